@@ -1,0 +1,91 @@
+//! The one body type every layer and handler speaks, and small constructors for it.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+use http_body::{Frame, SizeHint};
+use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Empty, Full};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Request and response body: boxed so streaming handlers and buffered ones share a type. A
+/// newtype rather than an alias so `Service<Request<Body>>` bounds carry no `dyn` lifetime.
+pub struct Body(UnsyncBoxBody<Bytes, BoxError>);
+
+impl Default for Body {
+    fn default() -> Self {
+        empty()
+    }
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Body")
+    }
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Pin::new(&mut self.0).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.0.size_hint()
+    }
+}
+
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Body(
+        Full::new(bytes.into())
+            .map_err(|e| match e {})
+            .boxed_unsync(),
+    )
+}
+
+pub fn empty() -> Body {
+    Body(Empty::new().map_err(|e| match e {}).boxed_unsync())
+}
+
+/// Wraps any body whose error converts into [`BoxError`].
+pub fn boxed<B>(body: B) -> Body
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    Body(body.map_err(Into::into).boxed_unsync())
+}
+
+/// A JSON response from an already serialisable value.
+pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    let bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"null".to_vec());
+    with_type(status, "application/json", bytes)
+}
+
+/// The `{"detail": ...}` error body the old services answered with.
+pub fn detail(status: StatusCode, message: &str) -> Response<Body> {
+    json(status, &serde_json::json!({ "detail": message }))
+}
+
+pub fn with_type(
+    status: StatusCode,
+    content_type: &'static str,
+    bytes: impl Into<Bytes>,
+) -> Response<Body> {
+    let mut res = Response::new(full(bytes));
+    *res.status_mut() = status;
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res
+}

@@ -1,0 +1,18 @@
+//! The tower layers of platform-server, one type per layer, plus the request-scoped types they
+//! leave in request extensions. This crate knows nothing of the store or the route table: it
+//! asks for what it needs through the traits in [`policy`], [`auth`] and [`scope`].
+
+pub mod admin;
+pub mod auth;
+pub mod body;
+pub mod client;
+pub mod panic;
+pub mod policy;
+pub mod proxy_fix;
+pub mod rate_limit;
+pub mod respond;
+pub mod scope;
+pub mod trace;
+
+pub use body::{Body, BoxError};
+pub use client::{ClientInfo, PeerAddr};

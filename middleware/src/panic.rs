@@ -1,0 +1,115 @@
+//! Turns a panic anywhere below into a 500 carrying the request id, instead of a dropped
+//! connection; the panic message goes to the log, never to the client.
+
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+use std::task::{Context, Poll};
+
+use futures_util::future::{BoxFuture, FutureExt};
+use http::{HeaderValue, Request, Response, StatusCode};
+use tower::{Layer, Service};
+
+use crate::body::{self, Body};
+use crate::trace::request_id_of;
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CatchPanicLayer;
+
+impl<S> Layer<S> for CatchPanicLayer {
+    type Service = CatchPanic<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        CatchPanic { inner }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct CatchPanic<S> {
+    inner: S,
+}
+
+/// The body every internal error gets: no internals, just the id to quote to an operator.
+pub fn internal_error(request_id: &str) -> Response<Body> {
+    let mut res = body::json(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        &serde_json::json!({ "detail": "Internal Server Error", "request_id": request_id }),
+    );
+    res.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    res
+}
+
+fn message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(non-string panic)")
+}
+
+impl<S> Service<Request<Body>> for CatchPanic<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>> + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Response<Body>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        let id = request_id_of(&req).to_owned();
+        let called = std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(req)));
+        async move {
+            let panic = match called {
+                Ok(fut) => match AssertUnwindSafe(fut).catch_unwind().await {
+                    Ok(result) => return result,
+                    Err(panic) => panic,
+                },
+                Err(panic) => panic,
+            };
+            tracing::error!(request_id = %id, panic = message(&*panic), "handler panicked");
+            Ok(internal_error(&id))
+        }
+        .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use std::convert::Infallible;
+    use tower::{service_fn, ServiceExt};
+
+    #[tokio::test]
+    async fn panics_become_500s_with_the_request_id() {
+        let svc = CatchPanicLayer.layer(service_fn(|req: Request<Body>| async move {
+            if req.uri().path() == "/boom" {
+                panic!("secret internals");
+            }
+            Ok::<_, Infallible>(Response::new(body::empty()))
+        }));
+        let mut req = Request::get("/boom").body(body::empty()).unwrap();
+        req.extensions_mut()
+            .insert(tower_http::request_id::RequestId::new(
+                HeaderValue::from_static("rid-1"),
+            ));
+        let res = svc.clone().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(
+            &bytes[..],
+            br#"{"detail":"Internal Server Error","request_id":"rid-1"}"#
+        );
+        let ok = svc
+            .oneshot(Request::get("/").body(body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), StatusCode::OK);
+    }
+}
