@@ -55,7 +55,7 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
 }
 
 pub fn empty() -> Body {
-    Body(Empty::new().map_err(|e| match e {}).boxed_unsync())
+    boxed(Empty::new())
 }
 
 /// Wraps any body whose error converts into [`BoxError`].

@@ -7,7 +7,7 @@ use std::time::Instant;
 use futures_util::future::{BoxFuture, FutureExt};
 use http::{Request, Response};
 use tower::{Layer, Service};
-use tower_http::request_id::RequestId;
+pub use tower_http::request_id::RequestId;
 use tracing::Instrument;
 
 use crate::body::Body;

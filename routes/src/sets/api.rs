@@ -1,0 +1,30 @@
+//! The JSON API of the former API server.
+
+use http::Response;
+use platform_middleware::body::Body;
+use serde_json::json;
+
+use crate::ctx::Ctx;
+use crate::error::ApiError;
+use crate::reply;
+use crate::table::{RouteSet, Routes};
+
+pub const SET: RouteSet = RouteSet {
+    name: "api",
+    register,
+};
+
+fn register(r: &mut Routes<'_>) {
+    r.get("/api/me", me);
+}
+
+/// The caller as the auth layer resolved them.
+async fn me(ctx: Ctx) -> Result<Response<Body>, ApiError> {
+    let who = ctx.identity()?;
+    reply::ok(&json!({
+        "user_id": who.user_id,
+        "username": who.username,
+        "role": who.role.as_str(),
+        "auth": who.method.as_str(),
+    }))
+}

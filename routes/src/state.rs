@@ -1,0 +1,43 @@
+//! What every handler can reach: the store, server facts and the shared drain flag.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use platform_middleware::respond::SharedRespond;
+
+use crate::store::Db;
+
+/// Request bodies larger than this are refused with 413 unless a route reads with its own limit.
+pub const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// Set when the server starts draining; `/health` answers 503 from then on.
+#[derive(Clone, Debug, Default)]
+pub struct Draining(Arc<AtomicBool>);
+
+impl Draining {
+    pub fn start(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Facts about this server reported by status routes.
+#[derive(Clone, Debug)]
+pub struct ServerInfo {
+    pub version: &'static str,
+    pub auth_provider: String,
+    pub server_mode: String,
+    pub started: Instant,
+}
+
+pub struct AppState {
+    pub db: Arc<Db>,
+    pub draining: Draining,
+    pub respond: SharedRespond,
+    pub info: ServerInfo,
+    pub body_limit: usize,
+}

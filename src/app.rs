@@ -1,0 +1,134 @@
+//! Start-up in order: token, database and migrations, route table, stack, sockets. What comes
+//! back is a running server that can be told to drain.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use platform_middleware::auth::{AuthMethod, Authenticate, Identity, StaticToken};
+use platform_middleware::rate_limit::{self, Limits};
+use platform_middleware::respond::JsonOrHtml;
+use platform_routes::state::{Draining, ServerInfo, DEFAULT_BODY_LIMIT};
+use platform_routes::store::{self, Db};
+use platform_routes::{sets, AppState, Table};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::config::{AuthProvider, Config};
+use crate::listeners::{self, Inherited};
+use crate::serve::{self, Drained, ServeOptions};
+use crate::token::{self, ServerToken};
+
+/// How often idle rate-limit keys are forgotten.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Token(#[from] token::TokenError),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("route table: {0}")]
+    Routes(#[from] platform_routes::TableError),
+    #[error(transparent)]
+    Listen(#[from] listeners::ListenError),
+    #[error("start-up task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+pub struct Running {
+    /// `(name, address)` of every socket served.
+    pub listeners: Vec<(String, SocketAddr)>,
+    /// The server token, when the provider uses one.
+    pub token: Option<ServerToken>,
+    pub routes: usize,
+    draining: Draining,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Drained>,
+}
+
+impl Running {
+    /// Starts draining: `/health` turns 503, accepting stops, in-flight requests finish.
+    pub fn drain(&mut self) {
+        self.draining.start();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Waits until the server has drained.
+    pub async fn wait(self) -> Result<Drained, StartError> {
+        Ok(self.task.await?)
+    }
+}
+
+pub async fn start(config: Config, inherited: Vec<Inherited>) -> Result<Running, StartError> {
+    let token = match config.auth {
+        AuthProvider::None => None,
+        _ => {
+            let (from_env, file) = (
+                config.server_token.clone(),
+                config.deployment_config.clone(),
+            );
+            Some(
+                tokio::task::spawn_blocking(move || token::resolve(from_env.as_ref(), &file))
+                    .await??,
+            )
+        }
+    };
+    let db_path = config.db_path.clone();
+    let db: Arc<Db> = Arc::new(tokio::task::spawn_blocking(move || store::open(&db_path)).await??);
+    let table = Arc::new(Table::build(sets::ALL)?);
+
+    let draining = Draining::default();
+    let state = Arc::new(AppState {
+        db,
+        draining: draining.clone(),
+        respond: Arc::new(JsonOrHtml),
+        info: ServerInfo {
+            version: env!("CARGO_PKG_VERSION"),
+            auth_provider: config.auth.as_str().into(),
+            server_mode: config.mode.as_str().into(),
+            started: Instant::now(),
+        },
+        body_limit: DEFAULT_BODY_LIMIT,
+    });
+    let limits = Arc::new(Limits::new(config.rate_limits));
+    rate_limit::spawn_sweeper(limits.clone(), SWEEP_EVERY);
+
+    let mut providers: Vec<Arc<dyn Authenticate>> = Vec::new();
+    if let Some(t) = &token {
+        providers.push(Arc::new(StaticToken::new(&t.token)));
+    }
+    let fallback = (!config.auth.enforces()).then(|| Identity::owner(AuthMethod::Local));
+    let routes = table.routes().count();
+    let stack = crate::stack::build(
+        &config,
+        crate::stack::Parts {
+            table,
+            state,
+            limits,
+            providers,
+            fallback,
+        },
+    );
+
+    let listeners = listeners::bind_all(&config.listen, config.listen_explicit, inherited)?;
+    let names = listeners.iter().map(|l| (l.name.clone(), l.addr)).collect();
+    let options = ServeOptions {
+        header_read_timeout: config.header_read_timeout,
+        drain_timeout: config.drain_timeout,
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(serve::serve(listeners, stack, options, async move {
+        let _ = stopped.await;
+    }));
+    Ok(Running {
+        listeners: names,
+        token,
+        routes,
+        draining,
+        stop: Some(stop),
+        task,
+    })
+}

@@ -1,0 +1,169 @@
+use std::collections::HashMap;
+
+use super::*;
+
+fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    load_with(vars, &Overrides::default())
+}
+
+fn load_with(vars: &[(&str, &str)], flags: &Overrides) -> Result<Config, ConfigError> {
+    let map: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::load(flags, &move |k| map.get(k).cloned())
+}
+
+fn refused(vars: &[(&str, &str)]) -> String {
+    load(vars).unwrap_err().to_string()
+}
+
+#[test]
+fn defaults() {
+    let c = load(&[]).unwrap();
+    assert_eq!(c.listen, vec!["127.0.0.1:7777".parse().unwrap()]);
+    assert!(!c.listen_explicit);
+    assert_eq!(
+        (c.env, c.mode, c.auth),
+        (
+            Environment::Development,
+            ServerMode::Desktop,
+            AuthProvider::Local
+        )
+    );
+    assert_eq!(c.db_path, PathBuf::from("./data/platform.db"));
+    assert_eq!(c.drain_timeout, Duration::from_secs(30));
+    assert_eq!(c.hops, Hops::default());
+    assert_eq!(c.trusted_proxies, TrustedProxies::loopback());
+}
+
+#[test]
+fn listen_precedence() {
+    let c = load(&[("HOST", "0.0.0.0"), ("PORT", "8000")]).unwrap();
+    assert_eq!(c.listen, vec!["0.0.0.0:8000".parse().unwrap()]);
+    let c = load(&[("PORT", "8000"), ("LISTEN", "127.0.0.1:1, [::1]:2")]).unwrap();
+    assert_eq!(
+        c.listen,
+        vec!["127.0.0.1:1".parse().unwrap(), "[::1]:2".parse().unwrap()]
+    );
+    let flags = Overrides {
+        port: Some(9),
+        ..Overrides::default()
+    };
+    let c = load_with(&[("LISTEN", "127.0.0.1:1")], &flags).unwrap();
+    assert_eq!(c.listen, vec!["127.0.0.1:9".parse().unwrap()]);
+    let flags = Overrides {
+        listen: vec!["127.0.0.1:0".into()],
+        ..Overrides::default()
+    };
+    let c = load_with(&[("LISTEN", "127.0.0.1:1")], &flags).unwrap();
+    assert_eq!(c.listen, vec!["127.0.0.1:0".parse().unwrap()]);
+    assert!(c.listen_explicit);
+    let c = load(&[("HOST", "::1")]).unwrap();
+    assert_eq!(c.listen, vec!["[::1]:7777".parse().unwrap()]);
+}
+
+#[test]
+fn invalid_values_name_the_variable() {
+    for (var, value) in [
+        ("PORT", "http"),
+        ("ENV", "staging"),
+        ("AUTH_PROVIDER", "ldap"),
+        ("TRUSTED_PROXIES", "10.0.0.0/99"),
+        ("PROXY_FIX_X_FOR", "-1"),
+        ("RATE_LIMITS", "auth=lots"),
+        ("DRAIN_TIMEOUT", "soon"),
+        ("LOG_FORMAT", "xml"),
+        ("CORS_ORIGINS", "*"),
+        ("CORS_ORIGINS", "https://a.example/path"),
+        ("LISTEN", "nonsense"),
+    ] {
+        let msg = refused(&[(var, value)]);
+        assert!(msg.contains(var), "{var}={value}: {msg}");
+        assert_eq!(msg.lines().count(), 1, "{msg}");
+    }
+}
+
+#[test]
+fn aliases() {
+    let c = load(&[
+        ("WORKER_AUTH_TOKEN", "w"),
+        ("NODETOOL_SERVER_MODE", "private"),
+        ("AUTH_PROVIDER", "static"),
+    ])
+    .unwrap();
+    assert_eq!(c.server_token, Some(("WORKER_AUTH_TOKEN", "w".into())));
+    assert_eq!(c.mode, ServerMode::Private);
+    let c = load(&[("SERVER_AUTH_TOKEN", "s"), ("WORKER_AUTH_TOKEN", "w")]).unwrap();
+    assert_eq!(c.server_token, Some(("SERVER_AUTH_TOKEN", "s".into())));
+    assert_eq!(
+        load(&[("AUTH_PROVIDER", "supabase")]).unwrap().auth,
+        AuthProvider::Jwt
+    );
+}
+
+#[test]
+fn mode_and_provider_combinations() {
+    assert_eq!(
+        refused(&[("SERVER_MODE", "cloud")]),
+        "Invalid server mode 'cloud'. Expected one of: desktop, public, private."
+    );
+    assert!(
+        refused(&[("SERVER_MODE", "public"), ("AUTH_PROVIDER", "static")])
+            .contains("AUTH_PROVIDER=jwt")
+    );
+    assert!(load(&[("SERVER_MODE", "public"), ("AUTH_PROVIDER", "jwt")]).is_ok());
+    assert!(refused(&[("SERVER_MODE", "private")]).contains("static, multi_user or jwt"));
+    for ok in ["static", "multi_user", "jwt"] {
+        assert!(
+            load(&[("SERVER_MODE", "private"), ("AUTH_PROVIDER", ok)]).is_ok(),
+            "{ok}"
+        );
+    }
+}
+
+#[test]
+fn production_requirements() {
+    let msg = refused(&[("ENV", "production"), ("AUTH_PROVIDER", "static")]);
+    assert!(
+        msg.contains("SECRETS_MASTER_KEY") && msg.contains("openssl rand -base64 32"),
+        "{msg}"
+    );
+    let msg = refused(&[
+        ("ENV", "production"),
+        ("SECRETS_MASTER_KEY", "k"),
+        ("AUTH_PROVIDER", "local"),
+    ]);
+    assert!(msg.contains("AUTH_PROVIDER=local"), "{msg}");
+    let c = load(&[
+        ("ENV", "production"),
+        ("SECRETS_MASTER_KEY", "k"),
+        ("AUTH_PROVIDER", "static"),
+    ])
+    .unwrap();
+    assert!(c.warnings()[0].contains("ADMIN_TOKEN"));
+    let c = load(&[
+        ("ENV", "production"),
+        ("SECRETS_MASTER_KEY", "k"),
+        ("AUTH_PROVIDER", "static"),
+        ("ADMIN_TOKEN", "a"),
+    ])
+    .unwrap();
+    assert!(c.warnings().is_empty());
+}
+
+#[test]
+fn durations_and_proxies() {
+    assert_eq!(
+        load(&[("DRAIN_TIMEOUT", "5")]).unwrap().drain_timeout,
+        Duration::from_secs(5)
+    );
+    assert_eq!(
+        load(&[("DRAIN_TIMEOUT", "1m 30s")]).unwrap().drain_timeout,
+        Duration::from_secs(90)
+    );
+    let c = load(&[("TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1")]).unwrap();
+    assert!(c.trusted_proxies.contains("10.2.3.4".parse().unwrap()));
+    assert!(c.trusted_proxies.contains("192.0.2.1".parse().unwrap()));
+    assert!(!c.trusted_proxies.contains("127.0.0.1".parse().unwrap()));
+}

@@ -1,0 +1,11 @@
+//! platform-server: one process, one port, for the API, the worker routes, auth pages and the
+//! browser UI. `main.rs` is the command line; this library is what it and the tests start.
+
+pub mod app;
+pub mod config;
+pub mod drain;
+pub mod listeners;
+pub mod logging;
+pub mod serve;
+pub mod stack;
+pub mod token;

@@ -1,0 +1,165 @@
+//! The accept loop and graceful drain (after axum's `serve`): every listener feeds one loop,
+//! each connection is served by hyper-util's auto builder (HTTP/1.1 and h2c) and watched so a
+//! drain can let in-flight requests finish.
+
+use std::convert::Infallible;
+use std::future::{poll_fn, Future};
+use std::io;
+use std::net::SocketAddr;
+use std::task::Poll;
+use std::time::Duration;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use platform_middleware::body::{self, Body};
+use platform_middleware::client::PeerAddr;
+use tokio::net::TcpStream;
+use tower::util::BoxCloneSyncService;
+use tower::ServiceExt;
+
+use crate::listeners::Listener;
+
+pub type Stack = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
+
+/// Connection-level settings.
+#[derive(Clone, Copy, Debug)]
+pub struct ServeOptions {
+    /// How long a client may take to send request headers (also the idle keep-alive limit).
+    pub header_read_timeout: Duration,
+    /// How long a drain waits for in-flight requests before closing what is left.
+    pub drain_timeout: Duration,
+}
+
+/// How a drain ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Drained {
+    /// Every connection finished.
+    Clean,
+    /// `drain_timeout` passed with this many connections still open; they were dropped.
+    TimedOut(usize),
+}
+
+/// Serves `listeners` until `shutdown` resolves, then stops accepting (dropping the listeners,
+/// so new connections are refused unless systemd holds the socket) and drains.
+pub async fn serve(
+    listeners: Vec<Listener>,
+    stack: Stack,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Drained {
+    let builder = builder(&options);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    let mut next = 0;
+    loop {
+        let (stream, peer) = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            accepted = accept_any(&listeners, &mut next) => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    if backoff(e, &mut shutdown).await.is_break() {
+                        break;
+                    }
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let service = connection_service(stack.clone(), peer);
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listeners);
+    let open = graceful.count();
+    tracing::info!(connections = open, "draining");
+    match tokio::time::timeout(options.drain_timeout, graceful.shutdown()).await {
+        Ok(()) => Drained::Clean,
+        Err(_) => Drained::TimedOut(open),
+    }
+}
+
+fn builder(options: &ServeOptions) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(20)))
+        .keep_alive_timeout(Duration::from_secs(20));
+    builder
+}
+
+/// The stack behind one connection: records the TCP peer and boxes hyper's body.
+fn connection_service(
+    stack: Stack,
+    peer: SocketAddr,
+) -> TowerToHyperService<
+    impl tower::Service<
+            Request<Incoming>,
+            Response = Response<Body>,
+            Error = Infallible,
+            Future: Send,
+        > + Clone,
+> {
+    let service = stack.map_request(move |req: Request<Incoming>| {
+        let mut req = req.map(body::boxed);
+        req.extensions_mut().insert(PeerAddr(peer));
+        req
+    });
+    TowerToHyperService::new(service)
+}
+
+/// The next connection from any listener, taking them in turn so none starves.
+async fn accept_any(
+    listeners: &[Listener],
+    next: &mut usize,
+) -> io::Result<(TcpStream, SocketAddr)> {
+    poll_fn(|cx| {
+        let n = listeners.len();
+        for i in 0..n {
+            let idx = (*next + i) % n;
+            if let Poll::Ready(result) = listeners[idx].inner.poll_accept(cx) {
+                *next = (idx + 1) % n;
+                return Poll::Ready(result);
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Errors that concern one connection are skipped; others (out of file descriptors) are
+/// logged and retried after a pause so the loop never spins. Breaks if shutdown comes first.
+async fn backoff(
+    e: io::Error,
+    shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> std::ops::ControlFlow<()> {
+    use io::ErrorKind::*;
+    if matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    ) {
+        return std::ops::ControlFlow::Continue(());
+    }
+    tracing::error!(error = %e, "accept failed; retrying in 1s");
+    tokio::select! {
+        () = tokio::time::sleep(Duration::from_secs(1)) => std::ops::ControlFlow::Continue(()),
+        () = shutdown.as_mut() => std::ops::ControlFlow::Break(()),
+    }
+}

@@ -1,0 +1,99 @@
+//! The whole request path, outermost first. Each layer is a type in `platform-middleware` with
+//! its own tests; this file only decides the order.
+
+use std::sync::Arc;
+
+use http::{header, HeaderName, Method};
+use platform_middleware::admin::AdminTokenLayer;
+use platform_middleware::auth::{AuthLayer, Authenticate, Identity};
+use platform_middleware::panic::CatchPanicLayer;
+use platform_middleware::policy::SharedPolicy;
+use platform_middleware::proxy_fix::ProxyFixLayer;
+use platform_middleware::rate_limit::{Limits, RateLimitLayer};
+use platform_middleware::respond::SharedRespond;
+use platform_middleware::scope::ScopeLayer;
+use platform_middleware::trace::AccessLogLayer;
+use platform_routes::{AppState, Router, Table};
+use tower::util::BoxCloneSyncService;
+use tower::ServiceBuilder;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+use crate::config::Config;
+use crate::serve::Stack;
+
+/// What the layers are made from.
+pub struct Parts {
+    pub table: Arc<Table>,
+    pub state: Arc<AppState>,
+    pub limits: Arc<Limits>,
+    pub providers: Vec<Arc<dyn Authenticate>>,
+    /// The identity of requests without credentials when the provider does not enforce.
+    pub fallback: Option<Identity>,
+}
+
+pub fn build(config: &Config, parts: Parts) -> Stack {
+    let policy: SharedPolicy = parts.table.clone();
+    let respond: SharedRespond = parts.state.respond.clone();
+    let service = ServiceBuilder::new()
+        // 1. Client address, scheme, host from trusted proxies: once, before anything reads them.
+        .layer(ProxyFixLayer::new(
+            config.trusted_proxies.clone(),
+            config.hops,
+        ))
+        // 2. Request id (kept or generated, echoed), access log, panics as 500s.
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(AccessLogLayer)
+        .layer(CatchPanicLayer)
+        //    CORS answers preflights here, before they could be limited or refused.
+        .option_layer(cors(config))
+        // 3. Rate limits per client address and route class.
+        .layer(RateLimitLayer::new(
+            parts.limits,
+            policy.clone(),
+            respond.clone(),
+        ))
+        // 4. Credentials to an identity; protected routes refused without one.
+        .layer(AuthLayer::new(
+            parts.providers,
+            parts.fallback,
+            policy,
+            respond.clone(),
+        ))
+        // 5. `/admin/*` also needs X-Admin-Token when one is configured.
+        .layer(AdminTokenLayer::new(config.admin_token.as_deref(), respond))
+        // 6. A lazily taken database connection, held until the response body ends.
+        .layer(ScopeLayer::new(parts.state.db.clone()))
+        // 7. The dispatch table.
+        .service(Router::new(parts.table, parts.state));
+    BoxCloneSyncService::new(service)
+}
+
+/// Only configured origins, with credentials; never `*`.
+fn cors(config: &Config) -> Option<CorsLayer> {
+    if config.cors_origins.is_empty() {
+        return None;
+    }
+    let layer = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(config.cors_origins.iter().cloned()))
+        .allow_credentials(true)
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            HeaderName::from_static("x-admin-token"),
+            HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([HeaderName::from_static("x-request-id")])
+        .max_age(std::time::Duration::from_secs(600));
+    Some(layer)
+}
