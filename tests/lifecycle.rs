@@ -1,0 +1,168 @@
+//! Drain on SIGTERM and socket activation, against the real binary.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{Builder, Server};
+
+/// A client that has sent only part of its request head: in flight from the server's view.
+fn start_slow_request(server: &Server) -> TcpStream {
+    let mut s = TcpStream::connect(server.addr()).unwrap();
+    s.write_all(b"GET /api/me HTTP/1.1\r\nHost: test\r\n")
+        .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+fn finish_and_read(mut s: TcpStream) -> String {
+    s.write_all(b"\r\n").unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = s.read(&mut buf).unwrap();
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// A keep-alive connection that finished one request and now sits idle.
+fn idle_keep_alive(server: &Server) -> TcpStream {
+    let mut s = TcpStream::connect(server.addr()).unwrap();
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = [0u8; 1024];
+    let n = s.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    s
+}
+
+#[test]
+fn sigterm_finishes_in_flight_requests_and_refuses_new_ones() {
+    let mut server = Builder::new().spawn();
+    let idle = idle_keep_alive(&server);
+    let slow = start_slow_request(&server);
+    std::thread::sleep(Duration::from_millis(200));
+    server.signal(libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(300));
+
+    // New connections are refused once accepting stopped.
+    let refused = TcpStream::connect_timeout(&server.addr(), Duration::from_secs(2));
+    assert!(
+        refused.is_err(),
+        "a new connection was accepted while draining"
+    );
+    // The idle keep-alive connection was closed: EOF, no response.
+    let mut buf = [0u8; 16];
+    let mut idle = idle;
+    assert_eq!(idle.read(&mut buf).unwrap_or(0), 0);
+    // The slow request still completes.
+    let response = finish_and_read(slow);
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    assert!(server.wait_exit(Duration::from_secs(10)).success());
+    assert!(server.stderr().contains("draining"));
+}
+
+#[test]
+fn drain_timeout_bounds_the_wait() {
+    let mut server = Builder::new().env("DRAIN_TIMEOUT", "1s").spawn();
+    let _stuck = start_slow_request(&server);
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    server.signal(libc::SIGTERM);
+    let status = server.wait_exit(Duration::from_secs(10));
+    assert!(status.success());
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    assert!(
+        server.stderr().contains("DRAIN_TIMEOUT"),
+        "{}",
+        server.stderr()
+    );
+}
+
+#[test]
+fn a_second_signal_exits_at_once() {
+    let mut server = Builder::new().env("DRAIN_TIMEOUT", "60s").spawn();
+    let _stuck = start_slow_request(&server);
+    std::thread::sleep(Duration::from_millis(200));
+    server.signal(libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    server.signal(libc::SIGINT);
+    let status = server.wait_exit(Duration::from_secs(5));
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(status.code(), Some(130));
+}
+
+/// What systemd does before exec: the socket at fd 3, inheritable.
+fn pass_as_fd3(fd: i32) -> std::io::Result<()> {
+    // SAFETY: async-signal-safe calls on descriptors of this (forked) process.
+    let ok = unsafe {
+        if fd == 3 {
+            libc::fcntl(3, libc::F_SETFD, 0) >= 0 // dup2(3, 3) would keep FD_CLOEXEC
+        } else {
+            libc::dup2(fd, 3) >= 0
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[test]
+fn serves_a_socket_passed_as_fd_3() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let fd = listener.as_raw_fd();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Builder::new().args(&["serve"]).command(dir.path());
+    cmd.env("LISTEN_FDS", "1")
+        .env("LISTEN_FDNAMES", "worker")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || pass_as_fd3(fd));
+    }
+    let server = Server::adopt(cmd.spawn().unwrap(), dir);
+    // Only the passed socket is served: the default 127.0.0.1:7777 was not bound.
+    assert_eq!(server.addrs, vec![addr]);
+    assert!(server.stdout().contains("(worker)"), "{}", server.stdout());
+    drop(listener);
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(
+        out.starts_with("HTTP/1.1 200 OK") && out.ends_with("\"OK\""),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_listen_pid_of_another_process_is_ignored() {
+    let (status, _, stderr) = Builder::new()
+        .args(&["serve", "--port", "0", "--host", "256.0.0.1"])
+        .env("LISTEN_FDS", "1")
+        .env("LISTEN_PID", "1")
+        .run();
+    // The fd is not adopted (LISTEN_PID is not ours), so start-up fails on the bad host instead.
+    assert_eq!(status.code(), Some(2));
+    assert!(stderr.contains("HOST"), "{stderr}");
+}
+
+#[test]
+fn a_closed_fd_3_is_a_clear_error_not_an_abort() {
+    let (status, _, stderr) = Builder::new().args(&["serve"]).env("LISTEN_FDS", "1").run();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("inherited file descriptor 3"), "{stderr}");
+}
