@@ -166,3 +166,32 @@ fn a_closed_fd_3_is_a_clear_error_not_an_abort() {
     assert_eq!(status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("inherited file descriptor 3"), "{stderr}");
 }
+
+#[test]
+fn notifies_systemd_ready_after_binding_and_stopping_on_drain() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock_path = dir.path().join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = Builder::new().command(home.path());
+    cmd.env("NOTIFY_SOCKET", &sock_path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut server = Server::adopt(cmd.spawn().unwrap(), home);
+
+    let mut buf = [0u8; 512];
+    let n = notify.recv(&mut buf).unwrap();
+    let ready = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
+    // By the time READY=1 was sent the socket was already accepting.
+    TcpStream::connect(server.addr()).unwrap();
+
+    server.signal(libc::SIGTERM);
+    let n = notify.recv(&mut buf).unwrap();
+    let stopping = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(stopping.lines().any(|l| l == "STOPPING=1"), "{stopping}");
+    assert!(server.wait_exit(Duration::from_secs(10)).success());
+}
