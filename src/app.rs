@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use crate::config::{AuthProvider, Config};
 use crate::listeners::{self, Inherited};
 use crate::serve::{self, Drained, ServeOptions};
+use crate::tls::{self, Tls};
 use crate::token::{self, ServerToken};
 
 /// How often idle rate-limit keys are forgotten.
@@ -32,6 +33,12 @@ pub enum StartError {
     Routes(#[from] platform_routes::TableError),
     #[error(transparent)]
     Listen(#[from] listeners::ListenError),
+    #[error("cannot serve metrics on METRICS_LISTEN: {0}")]
+    Metrics(std::io::Error),
+    #[error("TLS_CERT/TLS_KEY: {0}")]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("cannot handle SIGHUP: {0}")]
+    Signal(std::io::Error),
     #[error("start-up task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -42,6 +49,10 @@ pub struct Running {
     /// The server token, when the provider uses one.
     pub token: Option<ServerToken>,
     pub routes: usize,
+    /// Where `/metrics` is served, when enabled and bound at start-up.
+    pub metrics: Option<SocketAddr>,
+    /// Whether the listeners speak HTTPS (`TLS_CERT`).
+    pub https: bool,
     draining: Draining,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Drained>,
@@ -82,7 +93,7 @@ pub async fn start(config: Config, inherited: Vec<Inherited>) -> Result<Running,
 
     let draining = Draining::default();
     let state = Arc::new(AppState {
-        db,
+        db: db.clone(),
         draining: draining.clone(),
         respond: Arc::new(JsonOrHtml),
         info: ServerInfo {
@@ -113,11 +124,33 @@ pub async fn start(config: Config, inherited: Vec<Inherited>) -> Result<Running,
         },
     );
 
+    let tls = match config.tls.clone() {
+        Some(files) => {
+            let tls = Tls::load(files)?;
+            tls::reload_on_sighup(tls.clone()).map_err(StartError::Signal)?;
+            Some(tls)
+        }
+        None => None,
+    };
     let listeners = listeners::bind_all(&config.listen, config.listen_explicit, inherited)?;
+    let metrics = match config.metrics_listen {
+        Some(addr) => {
+            let sources = crate::metrics::Sources {
+                db: db.clone(),
+                draining: draining.clone(),
+            };
+            crate::metrics::start(addr, sources)
+                .await
+                .map_err(StartError::Metrics)?
+        }
+        None => None,
+    };
     let names = listeners.iter().map(|l| (l.name.clone(), l.addr)).collect();
+    let options_tls = tls.is_some();
     let options = ServeOptions {
         header_read_timeout: config.header_read_timeout,
         drain_timeout: config.drain_timeout,
+        tls,
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(serve::serve(listeners, stack, options, async move {
@@ -127,6 +160,8 @@ pub async fn start(config: Config, inherited: Vec<Inherited>) -> Result<Running,
         listeners: names,
         token,
         routes,
+        metrics,
+        https: options_tls,
         draining,
         stop: Some(stop),
         task,

@@ -6,6 +6,8 @@ pub mod config;
 pub mod drain;
 pub mod listeners;
 pub mod logging;
+pub mod metrics;
 pub mod serve;
 pub mod stack;
+pub mod tls;
 pub mod token;

@@ -111,11 +111,15 @@ async fn run(config: Config, inherited: Vec<listeners::Inherited>) -> ExitCode {
         println!("{}", token::banner(t));
     }
     tracing::info!(db = %db_path.display(), auth = auth.as_str(), routes = running.routes, "ready");
+    let scheme = if running.https { "https" } else { "http" };
     for (name, addr) in &running.listeners {
         println!(
-            "platform-server {} listening on http://{addr} ({name})",
+            "platform-server {} listening on {scheme}://{addr} ({name})",
             env!("CARGO_PKG_VERSION")
         );
+    }
+    if let Some(addr) = running.metrics {
+        println!("metrics listening on http://{addr}");
     }
     let _ = sd_notify::notify(&[NotifyState::Ready, NotifyState::Status("serving")]);
 

@@ -6,6 +6,7 @@ use std::convert::Infallible;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -13,26 +14,33 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use platform_middleware::body::{self, Body};
-use platform_middleware::client::PeerAddr;
+use platform_middleware::client::{DirectTls, PeerAddr};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsAcceptor;
 use tower::util::BoxCloneSyncService;
 use tower::ServiceExt;
 
 use crate::listeners::Listener;
+use crate::tls::Tls;
 
 pub type Stack = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
 
 /// Connection-level settings.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone)]
 pub struct ServeOptions {
     /// How long a client may take to send request headers (also the idle keep-alive limit).
     pub header_read_timeout: Duration,
     /// How long a drain waits for in-flight requests before closing what is left.
     pub drain_timeout: Duration,
+    /// Terminate TLS on every listener (`TLS_CERT`); `None` serves plain HTTP.
+    pub tls: Option<Arc<Tls>>,
 }
+
+/// How long a client may take to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How a drain ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -51,7 +59,7 @@ pub async fn serve(
     options: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Drained {
-    let builder = builder(&options);
+    let builder = Arc::new(builder(&options));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     let mut next = 0;
@@ -70,16 +78,15 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        let service = connection_service(stack.clone(), peer);
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
-            }
-        });
+        // Watched from accept on, so a drain also waits for connections mid-handshake.
+        let conn = Conn {
+            builder: builder.clone(),
+            stack: stack.clone(),
+            peer,
+            watcher: graceful.watcher(),
+        };
+        // The handshake runs in the connection's task: a slow client never blocks accepting.
+        tokio::spawn(conn.run(stream, options.tls.as_ref().map(|t| t.acceptor())));
     }
     drop(listeners);
     let open = graceful.count();
@@ -87,6 +94,40 @@ pub async fn serve(
     match tokio::time::timeout(options.drain_timeout, graceful.shutdown()).await {
         Ok(()) => Drained::Clean,
         Err(_) => Drained::TimedOut(open),
+    }
+}
+
+/// One accepted connection and what serving it needs.
+struct Conn {
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    stack: Stack,
+    peer: SocketAddr,
+    watcher: Watcher,
+}
+
+impl Conn {
+    async fn run(self, stream: TcpStream, tls: Option<Arc<TlsAcceptor>>) {
+        let Some(acceptor) = tls else {
+            return self.serve(stream, false).await;
+        };
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => self.serve(stream, true).await,
+            Ok(Err(e)) => tracing::debug!(peer = %self.peer, error = %e, "TLS handshake failed"),
+            Err(_) => tracing::debug!(peer = %self.peer, "TLS handshake timed out"),
+        }
+    }
+
+    async fn serve<I>(self, io: I, tls: bool)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let service = connection_service(self.stack, self.peer, tls);
+        let conn = self
+            .builder
+            .serve_connection_with_upgrades(TokioIo::new(io), service);
+        if let Err(e) = self.watcher.watch(conn).await {
+            tracing::debug!(peer = %self.peer, error = %e, "connection ended with an error");
+        }
     }
 }
 
@@ -105,10 +146,12 @@ fn builder(options: &ServeOptions) -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// The stack behind one connection: records the TCP peer and boxes hyper's body.
+/// The stack behind one connection: records the TCP peer (and direct TLS) and boxes hyper's
+/// body.
 fn connection_service(
     stack: Stack,
     peer: SocketAddr,
+    tls: bool,
 ) -> TowerToHyperService<
     impl tower::Service<
             Request<Incoming>,
@@ -120,6 +163,9 @@ fn connection_service(
     let service = stack.map_request(move |req: Request<Incoming>| {
         let mut req = req.map(body::boxed);
         req.extensions_mut().insert(PeerAddr(peer));
+        if tls {
+            req.extensions_mut().insert(DirectTls);
+        }
         req
     });
     TowerToHyperService::new(service)

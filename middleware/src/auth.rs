@@ -199,6 +199,15 @@ impl Refusal {
             Refusal::Invalid => INVALID,
         }
     }
+
+    /// The `reason` label of `auth_refused_total`.
+    fn label(self) -> &'static str {
+        match self {
+            Refusal::Missing => "missing",
+            Refusal::BadFormat => "bad_format",
+            Refusal::Invalid => "invalid",
+        }
+    }
 }
 
 /// The token of `Authorization: Bearer <token>`; `Err` for any other shape.
@@ -275,6 +284,8 @@ where
                         reason = refusal.detail(),
                         "authentication refused"
                     );
+                    ::metrics::counter!(crate::metrics::AUTH_REFUSED, "reason" => refusal.label())
+                        .increment(1);
                     let mut res =
                         layer
                             .respond

@@ -8,6 +8,11 @@ use http::uri::Scheme;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
 
+/// Marks a request that arrived over TLS the server terminated itself (`TLS_CERT`), so the
+/// client's scheme is https before any forwarded header is considered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DirectTls;
+
 /// The client as ProxyFix resolved it: the peer itself, or what a trusted proxy said about the
 /// client. Downstream code reads only this, never the raw `X-Forwarded-*` headers.
 #[derive(Clone, Debug, PartialEq, Eq)]

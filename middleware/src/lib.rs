@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod client;
+pub mod metrics;
 pub mod panic;
 pub mod policy;
 pub mod proxy_fix;
@@ -15,4 +16,4 @@ pub mod scope;
 pub mod trace;
 
 pub use body::{Body, BoxError};
-pub use client::{ClientInfo, PeerAddr};
+pub use client::{ClientInfo, DirectTls, PeerAddr};

@@ -12,7 +12,7 @@ use http::{header, HeaderMap, Request};
 use ipnet::IpNet;
 use tower::{Layer, Service};
 
-use crate::client::{ClientInfo, PeerAddr};
+use crate::client::{ClientInfo, DirectTls, PeerAddr};
 
 /// How many proxies set each header (Werkzeug's `x_for`, `x_proto`, `x_host`, `x_port`,
 /// `x_prefix`); 0 ignores the header.
@@ -124,6 +124,9 @@ pub fn resolve<B>(req: &Request<B>, trusted: &TrustedProxies, hops: &Hops) -> Cl
         .map(|p| p.0)
         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
     let mut info = ClientInfo::direct(peer, direct_host(req));
+    if req.extensions().get::<DirectTls>().is_some() {
+        info.scheme = Scheme::HTTPS;
+    }
     if !trusted.contains(peer.ip()) {
         return info;
     }
@@ -264,6 +267,13 @@ mod tests {
         assert!(info.is_https());
         assert_eq!(info.host.as_deref(), Some("platform.example.com"));
         assert_eq!(info.peer, "127.0.0.1:5000".parse().unwrap());
+    }
+
+    #[tokio::test]
+    async fn direct_tls_is_https_even_from_an_untrusted_peer() {
+        let mut req = request("198.51.100.7:4000", &[("x-forwarded-proto", "http")]);
+        req.extensions_mut().insert(DirectTls);
+        assert!(run(&default_layer(), req).await.is_https());
     }
 
     #[tokio::test]

@@ -298,6 +298,8 @@ where
             Ok(()) => self.inner.call(req).boxed(),
             Err(wait) => {
                 tracing::info!(client = %client, class = class.name(), "rate limited");
+                ::metrics::counter!(crate::metrics::RATE_LIMITED, "class" => class.name())
+                    .increment(1);
                 let (parts, _) = req.into_parts();
                 let mut res =
                     self.layer

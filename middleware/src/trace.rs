@@ -12,6 +12,7 @@ use tracing::Instrument;
 
 use crate::body::Body;
 use crate::client::ClientInfo;
+use crate::metrics;
 
 /// Which route answered, left in response extensions by the router for logs and metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,16 +70,19 @@ where
             path = req.uri().path(),
             client = client.map(tracing::field::display),
         );
+        let in_flight = metrics::InFlight::start();
         let fut = span.in_scope(|| self.inner.call(req));
         async move {
             let result = fut.await;
-            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+            drop(in_flight);
+            let elapsed = started.elapsed().as_secs_f64();
+            let latency_ms = elapsed * 1000.0;
             match &result {
                 Ok(res) => {
-                    let route = res
-                        .extensions()
-                        .get::<MatchedRoute>()
-                        .map_or("-", |r| r.pattern);
+                    let matched = res.extensions().get::<MatchedRoute>();
+                    let route = matched.map_or("-", |r| r.pattern);
+                    let set = matched.map_or(metrics::NO_SET, |r| r.set);
+                    metrics::record_response(set, res.status(), elapsed);
                     let status = res.status().as_u16();
                     if res.status().is_server_error() {
                         tracing::error!(status, route, latency_ms, "response");

@@ -1,6 +1,7 @@
 //! Configuration from environment variables (names kept from the services this replaces) and
 //! command-line flags. Every variable is documented in docs/configuration.md.
 
+mod deploy;
 mod env;
 mod modes;
 
@@ -14,6 +15,7 @@ use ipnet::IpNet;
 use platform_middleware::proxy_fix::{Hops, TrustedProxies};
 use platform_middleware::rate_limit::Quotas;
 
+pub use deploy::{TlsFiles, DEFAULT_METRICS_LISTEN};
 pub use env::Env;
 pub use modes::{AuthProvider, Environment, LogFormat, ServerMode};
 
@@ -74,6 +76,10 @@ pub struct Config {
     pub header_read_timeout: Duration,
     pub log_format: LogFormat,
     pub cors_origins: Vec<HeaderValue>,
+    /// Where `/metrics` is served; `None` with `METRICS_LISTEN=off`.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Serve HTTPS on every listener with these files.
+    pub tls: Option<TlsFiles>,
 }
 
 impl Config {
@@ -126,6 +132,8 @@ impl Config {
                 .parse("LOG_FORMAT", "expected text or json")?
                 .unwrap_or_default(),
             cors_origins: cors_origins(&env)?,
+            metrics_listen: deploy::metrics_listen(&env)?,
+            tls: deploy::tls(&env)?,
         };
         config.validate()?;
         Ok(config)

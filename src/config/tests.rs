@@ -167,3 +167,38 @@ fn durations_and_proxies() {
     assert!(c.trusted_proxies.contains("192.0.2.1".parse().unwrap()));
     assert!(!c.trusted_proxies.contains("127.0.0.1".parse().unwrap()));
 }
+
+#[test]
+fn metrics_listen_defaults_and_off() {
+    assert_eq!(
+        load(&[]).unwrap().metrics_listen,
+        Some("127.0.0.1:9102".parse().unwrap())
+    );
+    assert_eq!(
+        load(&[("METRICS_LISTEN", "OFF")]).unwrap().metrics_listen,
+        None
+    );
+    assert_eq!(
+        load(&[("METRICS_LISTEN", "127.0.0.1:0")])
+            .unwrap()
+            .metrics_listen,
+        Some("127.0.0.1:0".parse().unwrap())
+    );
+    assert!(refused(&[("METRICS_LISTEN", "nonsense")]).contains("METRICS_LISTEN"));
+}
+
+#[test]
+fn tls_needs_cert_and_key_together() {
+    assert_eq!(load(&[]).unwrap().tls, None);
+    let tls = load(&[("TLS_CERT", "/c.pem"), ("TLS_KEY", "/k.pem")])
+        .unwrap()
+        .tls
+        .unwrap();
+    assert_eq!(
+        (tls.cert, tls.key, tls.client_ca),
+        ("/c.pem".into(), "/k.pem".into(), None)
+    );
+    assert!(refused(&[("TLS_CERT", "/c.pem")]).contains("TLS_KEY"));
+    assert!(refused(&[("TLS_KEY", "/k.pem")]).contains("TLS_CERT"));
+    assert!(refused(&[("TLS_CLIENT_CA", "/ca.pem")]).contains("TLS_CLIENT_CA"));
+}
