@@ -6,11 +6,12 @@ use std::convert::Infallible;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use http::{Request, Response};
+use http::{header, HeaderValue, Request, Response, Version};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -39,6 +40,9 @@ pub struct ServeOptions {
     pub tls: Option<Arc<Tls>>,
 }
 
+/// How long a drain lets busy keep-alive connections learn they should close (see [`drain`]).
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 /// How long a client may take to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -61,6 +65,7 @@ pub async fn serve(
 ) -> Drained {
     let builder = Arc::new(builder(&options));
     let graceful = GracefulShutdown::new();
+    let closing = Arc::new(AtomicBool::new(false));
     tokio::pin!(shutdown);
     let mut next = 0;
     loop {
@@ -84,14 +89,30 @@ pub async fn serve(
             stack: stack.clone(),
             peer,
             watcher: graceful.watcher(),
+            closing: closing.clone(),
         };
         // The handshake runs in the connection's task: a slow client never blocks accepting.
         tokio::spawn(conn.run(stream, options.tls.as_ref().map(|t| t.acceptor())));
     }
     drop(listeners);
+    drain(graceful, &closing, options.drain_timeout).await
+}
+
+/// Drains in two steps. First, for a grace period, connections stay open and every HTTP/1
+/// response says `Connection: close`: a busy keep-alive client learns from its next response
+/// that the connection ends, instead of racing a close with a request already on the wire
+/// (the race that turns a restart under load into failed requests). Then the rest are told
+/// to shut down (idle ones close at once) and waited for until `drain_timeout`.
+async fn drain(graceful: GracefulShutdown, closing: &AtomicBool, limit: Duration) -> Drained {
+    closing.store(true, Ordering::SeqCst);
+    let deadline = tokio::time::Instant::now() + limit;
+    tracing::info!(connections = graceful.count(), "draining");
+    let grace_end = tokio::time::Instant::now() + CLOSE_GRACE.min(limit);
+    while graceful.count() > 0 && tokio::time::Instant::now() < grace_end {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let open = graceful.count();
-    tracing::info!(connections = open, "draining");
-    match tokio::time::timeout(options.drain_timeout, graceful.shutdown()).await {
+    match tokio::time::timeout_at(deadline, graceful.shutdown()).await {
         Ok(()) => Drained::Clean,
         Err(_) => Drained::TimedOut(open),
     }
@@ -103,6 +124,8 @@ struct Conn {
     stack: Stack,
     peer: SocketAddr,
     watcher: Watcher,
+    /// Set once the server drains.
+    closing: Arc<AtomicBool>,
 }
 
 impl Conn {
@@ -121,7 +144,7 @@ impl Conn {
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let service = connection_service(self.stack, self.peer, tls);
+        let service = connection_service(self.stack, self.peer, tls, self.closing);
         let conn = self
             .builder
             .serve_connection_with_upgrades(TokioIo::new(io), service);
@@ -146,12 +169,13 @@ fn builder(options: &ServeOptions) -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// The stack behind one connection: records the TCP peer (and direct TLS) and boxes hyper's
-/// body.
+/// The stack behind one connection: records the TCP peer (and direct TLS), boxes hyper's
+/// body, and while draining asks HTTP/1 clients to close the connection after the response.
 fn connection_service(
     stack: Stack,
     peer: SocketAddr,
     tls: bool,
+    closing: Arc<AtomicBool>,
 ) -> TowerToHyperService<
     impl tower::Service<
             Request<Incoming>,
@@ -160,13 +184,24 @@ fn connection_service(
             Future: Send,
         > + Clone,
 > {
-    let service = stack.map_request(move |req: Request<Incoming>| {
+    let service = tower::service_fn(move |req: Request<Incoming>| {
         let mut req = req.map(body::boxed);
         req.extensions_mut().insert(PeerAddr(peer));
         if tls {
             req.extensions_mut().insert(DirectTls);
         }
-        req
+        // HTTP/2 has GOAWAY for this and forbids the header.
+        let h1 = req.version() < Version::HTTP_2;
+        let closing = closing.clone();
+        let response = stack.clone().oneshot(req);
+        async move {
+            let mut res = response.await?;
+            if h1 && closing.load(Ordering::Relaxed) {
+                res.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            Ok(res)
+        }
     });
     TowerToHyperService::new(service)
 }
