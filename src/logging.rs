@@ -1,6 +1,8 @@
 //! Logs go to stderr, text or JSON, filtered by `RUST_LOG` (default `info`). Lines are written
 //! by a background thread so a slow terminal or journald never stalls a request.
 
+use std::io::IsTerminal;
+
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
@@ -13,7 +15,9 @@ pub fn init(format: LogFormat) -> WorkerGuard {
         .lossy(false)
         .finish(std::io::stderr());
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour codes only for a terminal: journald and log files get plain text.
     let builder = tracing_subscriber::fmt()
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(filter)
         .with_writer(writer);
     // A second init (tests starting several servers in one process) keeps the first.

@@ -1,0 +1,163 @@
+//! Behind Caddy (Debian's `caddy`): the client's real address and scheme reach the server,
+//! spoofed forwarding headers do not, and a cutover from an old instance to a new one under
+//! load loses no request. Fails (never skips) when Caddy is not installed.
+
+mod e2e_support;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use e2e_support::caddy::{Caddy, Site};
+use e2e_support::{command, load, repo_root, Server};
+
+/// The client connects from this loopback address so it differs from Caddy's (127.0.0.1).
+const CLIENT_IP: &str = "127.0.0.2";
+
+fn server(home: &std::path::Path) -> Server {
+    let mut cmd = command(home);
+    cmd.args(["serve", "--listen", "127.0.0.1:0"]);
+    Server::start(cmd)
+}
+
+/// A client of Caddy's https site: trusts Caddy's internal CA, connects from [`CLIENT_IP`].
+fn https_client(caddy: &Caddy) -> reqwest::Client {
+    let root = wait_for_root(caddy);
+    let addr = ([127, 0, 0, 1], caddy.port).into();
+    reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&root).expect("Caddy root CA"))
+        .resolve("localhost", addr)
+        .local_address(CLIENT_IP.parse::<IpAddr>().ok())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
+}
+
+/// Caddy writes its CA root while it issues the site certificate, shortly after start.
+fn wait_for_root(caddy: &Caddy) -> Vec<u8> {
+    for _ in 0..100 {
+        if let Ok(Ok(root)) = std::panic::catch_unwind(|| caddy.root_ca()).map(Ok::<_, ()>) {
+            return root;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    caddy.root_ca()
+}
+
+async fn client_info(
+    client: &reqwest::Client,
+    url: &str,
+    spoof: Option<&str>,
+) -> serde_json::Value {
+    let mut req = client.get(url);
+    if let Some(xff) = spoof {
+        req = req
+            .header("x-forwarded-for", xff)
+            .header("x-forwarded-proto", "http");
+    }
+    let res = req.send().await.expect("request through caddy");
+    assert_eq!(res.status(), 200);
+    res.json().await.expect("JSON")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_caddy_the_server_sees_the_real_client_and_scheme() {
+    let home = tempfile::tempdir().unwrap();
+    let server = server(home.path());
+    let caddy = Caddy::start(Site::Https, server.addr());
+    let client = https_client(&caddy);
+    let url = caddy.url("/api/client");
+
+    let seen = client_info(&client, &url, None).await;
+    assert_eq!(seen["addr"], CLIENT_IP, "{seen}");
+    assert_eq!(seen["scheme"], "https", "{seen}");
+    assert_eq!(seen["host"], format!("localhost:{}", caddy.port), "{seen}");
+    let peer: std::net::SocketAddr = seen["peer"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        peer.ip().to_string(),
+        "127.0.0.1",
+        "Caddy is the TCP peer: {seen}"
+    );
+
+    // What the client claims about itself changes nothing.
+    let spoofed = client_info(&client, &url, Some("6.6.6.6")).await;
+    assert_eq!(spoofed["addr"], CLIENT_IP, "{spoofed}");
+    assert_eq!(spoofed["scheme"], "https", "{spoofed}");
+    // And the access log records the real client too.
+    assert!(server.wait_log(&format!("client={CLIENT_IP}"), Duration::from_secs(5)));
+    assert!(!server.stderr().contains("6.6.6.6"), "{}", server.stderr());
+}
+
+/// Requests the access log of `server` shows for `route`.
+fn served(server: &Server, route: &str) -> usize {
+    server
+        .stderr()
+        .matches(&format!("route=\"{route}\""))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cutover_from_the_old_port_under_load_loses_no_request() {
+    let (old_home, new_home) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut old = server(old_home.path());
+    let caddy = Caddy::start(Site::Http, old.addr());
+    let load = load::start(load::Load {
+        url: caddy.url("/api/me"),
+        connections: 8,
+        per_connection: 2_500,
+        cap: Duration::from_secs(60),
+        pause: Duration::from_millis(1),
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+
+    let new = tokio::task::spawn_blocking(move || server(new_home.path()))
+        .await
+        .unwrap();
+    smoke_test(&new);
+    caddy.reload(new.addr());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    old.signal(libc::SIGTERM);
+    let status = tokio::task::spawn_blocking(move || {
+        let status = old.wait_exit(Duration::from_secs(30));
+        (status, old)
+    });
+    let (status, old) = status.await.unwrap();
+    assert!(status.success(), "old instance: {status}\n{}", old.stderr());
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let report = load.finish().await;
+
+    println!(
+        "cutover: {} requests in {:?}, {} failed, {} retried after Caddy's reload closed a \
+         kept-alive connection, p99 {:?}",
+        report.total(),
+        report.elapsed,
+        report.failed,
+        report.retried,
+        report.p99()
+    );
+    assert_eq!(report.failed, 0, "failures: {:#?}", report.errors);
+    assert!(
+        report.total() >= 2_000,
+        "too little load: {}",
+        report.total()
+    );
+    // The load really spanned the switch: both instances answered part of it.
+    assert!(served(&old, "/api/me") > 0, "old instance served nothing");
+    assert!(served(&new, "/api/me") > 0, "new instance served nothing");
+}
+
+/// `smoke-test.sh` against the new instance before traffic is switched to it.
+fn smoke_test(server: &Server) {
+    let script = repo_root().join("smoke-test.sh");
+    assert!(script.is_file(), "{} is missing", script.display());
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .arg(server.url(""))
+        .output()
+        .expect("run smoke-test.sh");
+    assert!(
+        out.status.success(),
+        "smoke-test.sh failed against the new instance:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
