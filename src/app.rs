@@ -124,14 +124,8 @@ pub async fn start(config: Config, inherited: Vec<Inherited>) -> Result<Running,
         },
     );
 
-    let tls = match config.tls.clone() {
-        Some(files) => {
-            let tls = Tls::load(files)?;
-            tls::reload_on_sighup(tls.clone()).map_err(StartError::Signal)?;
-            Some(tls)
-        }
-        None => None,
-    };
+    let tls = config.tls.clone().map(Tls::load).transpose()?;
+    tls::reload_on_sighup(tls.clone()).map_err(StartError::Signal)?;
     let listeners = listeners::bind_all(&config.listen, config.listen_explicit, inherited)?;
     let metrics = match config.metrics_listen {
         Some(addr) => {

@@ -60,12 +60,18 @@ impl Tls {
     }
 }
 
-/// Reloads `tls` on every SIGHUP, for as long as the process runs.
-pub fn reload_on_sighup(tls: Arc<Tls>) -> std::io::Result<()> {
+/// Handles SIGHUP for as long as the process runs: reloads `tls` when serving TLS, otherwise
+/// logs that there is nothing to reload (rather than dying of the default action, which a
+/// `systemctl reload` would otherwise cause).
+pub fn reload_on_sighup(tls: Option<Arc<Tls>>) -> std::io::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hup = signal(SignalKind::hangup())?;
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
+            let Some(tls) = &tls else {
+                tracing::info!("SIGHUP: no TLS certificate configured; nothing to reload");
+                continue;
+            };
             match tls.reload() {
                 Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
                 Err(e) => tracing::error!(

@@ -40,10 +40,20 @@ fn with_built_binary(unit: &Path, dir: &Path) -> PathBuf {
 fn systemd_units_pass_systemd_analyze_verify() {
     let tool = require_tool("systemd-analyze", "systemd");
     let units = units();
-    let has = |ext: &str| units.iter().any(|u| u.extension().is_some_and(|e| e == ext));
-    assert!(has("service") && has("socket"), "systemd/ needs a .service and a .socket: {units:?}");
+    let has = |ext: &str| {
+        units
+            .iter()
+            .any(|u| u.extension().is_some_and(|e| e == ext))
+    };
+    assert!(
+        has("service") && has("socket"),
+        "systemd/ needs a .service and a .socket: {units:?}"
+    );
     let dir = tempfile::tempdir().unwrap();
-    let copies: Vec<PathBuf> = units.iter().map(|u| with_built_binary(u, dir.path())).collect();
+    let copies: Vec<PathBuf> = units
+        .iter()
+        .map(|u| with_built_binary(u, dir.path()))
+        .collect();
     let out = std::process::Command::new(tool)
         .arg("verify")
         .arg("--man=no")
@@ -55,7 +65,10 @@ fn systemd_units_pass_systemd_analyze_verify() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "systemd-analyze verify failed:\n{report}");
+    assert!(
+        out.status.success(),
+        "systemd-analyze verify failed:\n{report}"
+    );
     // Unknown keys and bad values are only warnings to systemd; treat them as failures.
     for line in report.lines() {
         let unit_line = copies.iter().any(|c| line.contains(&*c.to_string_lossy()));

@@ -218,3 +218,19 @@ fn unreadable_certificate_files_stop_start_up_with_the_variable_named() {
         "{stderr}"
     );
 }
+
+#[test]
+fn sighup_without_tls_is_logged_not_fatal() {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = command(home.path());
+    cmd.args(["serve", "--listen", "127.0.0.1:0"]);
+    let mut server = Server::start(cmd);
+    server.signal(libc::SIGHUP);
+    assert!(server.wait_log("nothing to reload", Duration::from_secs(5)));
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "SIGHUP stopped the server"
+    );
+    let res = std::net::TcpStream::connect(server.addr());
+    assert!(res.is_ok());
+}
