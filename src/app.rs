@@ -127,20 +127,9 @@ pub async fn start(config: Config, inherited: Vec<Inherited>) -> Result<Running,
     let tls = config.tls.clone().map(Tls::load).transpose()?;
     tls::reload_on_sighup(tls.clone()).map_err(StartError::Signal)?;
     let listeners = listeners::bind_all(&config.listen, config.listen_explicit, inherited)?;
-    let metrics = match config.metrics_listen {
-        Some(addr) => {
-            let sources = crate::metrics::Sources {
-                db: db.clone(),
-                draining: draining.clone(),
-            };
-            crate::metrics::start(addr, sources)
-                .await
-                .map_err(StartError::Metrics)?
-        }
-        None => None,
-    };
+    let metrics = serve_metrics(&config, db, draining.clone()).await?;
     let names = listeners.iter().map(|l| (l.name.clone(), l.addr)).collect();
-    let options_tls = tls.is_some();
+    let https = tls.is_some();
     let options = ServeOptions {
         header_read_timeout: config.header_read_timeout,
         drain_timeout: config.drain_timeout,
@@ -155,9 +144,24 @@ pub async fn start(config: Config, inherited: Vec<Inherited>) -> Result<Running,
         token,
         routes,
         metrics,
-        https: options_tls,
+        https,
         draining,
         stop: Some(stop),
         task,
     })
+}
+
+/// Starts the `/metrics` listener when `METRICS_LISTEN` is not `off`.
+async fn serve_metrics(
+    config: &Config,
+    db: Arc<Db>,
+    draining: Draining,
+) -> Result<Option<SocketAddr>, StartError> {
+    let Some(addr) = config.metrics_listen else {
+        return Ok(None);
+    };
+    let sources = crate::metrics::Sources { db, draining };
+    crate::metrics::start(addr, sources)
+        .await
+        .map_err(StartError::Metrics)
 }

@@ -5,7 +5,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -38,9 +38,12 @@ pub struct Sources {
 }
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+/// Serialises first installs (servers started concurrently in one process).
+static INSTALLING: Mutex<()> = Mutex::new(());
 
 /// Installs the global recorder once per process and returns its handle.
 pub fn install() -> Result<PrometheusHandle, String> {
+    let _installing = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(handle) = HANDLE.get() {
         return Ok(handle.clone());
     }
