@@ -21,7 +21,7 @@ fn server(home: &std::path::Path) -> Server {
 
 /// A client of Caddy's https site: trusts Caddy's internal CA, connects from [`CLIENT_IP`].
 fn https_client(caddy: &Caddy) -> reqwest::Client {
-    let root = wait_for_root(caddy);
+    let root = caddy.root_ca();
     let addr = ([127, 0, 0, 1], caddy.port).into();
     reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(&root).expect("Caddy root CA"))
@@ -30,17 +30,6 @@ fn https_client(caddy: &Caddy) -> reqwest::Client {
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client")
-}
-
-/// Caddy writes its CA root while it issues the site certificate, shortly after start.
-fn wait_for_root(caddy: &Caddy) -> Vec<u8> {
-    for _ in 0..100 {
-        if let Ok(Ok(root)) = std::panic::catch_unwind(|| caddy.root_ca()).map(Ok::<_, ()>) {
-            return root;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    caddy.root_ca()
 }
 
 async fn client_info(

@@ -116,14 +116,25 @@ impl Caddy {
         std::fs::write(self.config(), text).expect("write Caddyfile");
     }
 
-    /// Waits until the site answers at all (any HTTP status).
+    /// For an https site, whether Caddy has issued the site certificate (it does so in the
+    /// background after it starts listening; handshakes fail until then).
+    fn certificate_ready(&self) -> bool {
+        let issued = self
+            .dir
+            .path()
+            .join("data/caddy/certificates/local/localhost/localhost.crt");
+        self.site == Site::Http || issued.is_file()
+    }
+
+    /// Waits until the site listens (and, for https, has its certificate).
     fn wait_ready(&mut self) {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(20) {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 panic!("caddy exited at start-up ({status}): {}", self.stderr());
             }
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            let listening = std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok();
+            if listening && self.certificate_ready() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
