@@ -234,3 +234,21 @@ fn sighup_without_tls_is_logged_not_fatal() {
     let res = std::net::TcpStream::connect(server.addr());
     assert!(res.is_ok());
 }
+
+#[tokio::test]
+async fn a_client_stuck_in_the_handshake_does_not_hold_up_others() {
+    let (home, ca) = (tempfile::tempdir().unwrap(), Ca::new("test CA"));
+    let (files, _) = write_server_files(home.path(), &ca, "server");
+    let server = start(home.path(), &files, None);
+    // Connected, but never sends a ClientHello.
+    let _stuck: Vec<_> = (0..4)
+        .map(|_| std::net::TcpStream::connect(server.addr()).unwrap())
+        .collect();
+    let res = client(&server, &ca, None)
+        .get(url(&server, "/health"))
+        .timeout(Duration::from_secs(3))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
