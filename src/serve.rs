@@ -1,6 +1,6 @@
 //! The accept loop and graceful drain (after axum's `serve`): every listener feeds one loop,
-//! each connection is served by hyper-util's auto builder (HTTP/1.1 and h2c) and watched so a
-//! drain can let in-flight requests finish.
+//! each connection is served by hyper-util's auto builder (HTTP/1.1 and h2c, or both over TLS
+//! when `TLS_CERT` is set) and watched so a drain can let in-flight requests finish.
 
 use std::convert::Infallible;
 use std::future::{poll_fn, Future};
