@@ -81,3 +81,34 @@ async fn restart_under_load_with_socket_activation_loses_nothing() {
         "the last process served part of the load"
     );
 }
+
+/// The mechanism behind the zero above: while draining, a keep-alive connection still gets
+/// its next answer, marked `Connection: close`, and then ends, instead of being cut while
+/// the request is on its way.
+#[test]
+fn draining_answers_the_next_keep_alive_request_with_connection_close() {
+    use std::io::{Read, Write};
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = command(home.path());
+    cmd.args(["serve", "--listen", "127.0.0.1:0"]);
+    let mut server = Server::start(cmd);
+    let mut conn = std::net::TcpStream::connect(server.addr()).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = b"GET /ping HTTP/1.1\r\nHost: t\r\n\r\n";
+    conn.write_all(request).unwrap();
+    let mut buf = [0u8; 4096];
+    let n = conn.read(&mut buf).unwrap();
+    let first = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+    assert!(!first.contains("connection: close"), "{first}");
+
+    server.signal(libc::SIGTERM);
+    assert!(server.wait_log("draining", Duration::from_secs(5)));
+    conn.write_all(request).unwrap();
+    let mut rest = Vec::new();
+    conn.read_to_end(&mut rest).unwrap();
+    let second = String::from_utf8_lossy(&rest).to_ascii_lowercase();
+    assert!(second.starts_with("http/1.1 200"), "{second}");
+    assert!(second.contains("connection: close"), "{second}");
+    assert!(server.wait_exit(Duration::from_secs(10)).success());
+}
