@@ -111,7 +111,10 @@ async fn cutover_from_the_old_port_under_load_loses_no_request() {
     });
     let (status, old) = status.await.unwrap();
     assert!(status.success(), "old instance: {status}\n{}", old.stderr());
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Load continues on the new instance until there are thousands of requests in all.
+    let after = load.done() + 500;
+    load.wait_for(after.max(3_000), Duration::from_secs(30))
+        .await;
     let report = load.finish().await;
 
     println!(

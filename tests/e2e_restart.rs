@@ -53,7 +53,10 @@ async fn restart_under_load_with_socket_activation_loses_nothing() {
     let second = restart(first, &socket, home.path()).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     let third = restart(second, &socket, home.path()).await;
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Load continues on the new instance until there are thousands of requests in all.
+    let after = load.done() + 500;
+    load.wait_for(after.max(3_000), Duration::from_secs(30))
+        .await;
     let report = load.finish().await;
 
     println!(

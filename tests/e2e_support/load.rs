@@ -6,7 +6,7 @@
 //! sent again once on a fresh connection (RFC 9112 §9.3.1). Those retries are counted and
 //! reported, and tests can require zero of them.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -69,6 +69,7 @@ impl Report {
 /// A handle on running load: `stop` ends it early, `finish` waits for the report.
 pub struct Running {
     stop: Arc<AtomicBool>,
+    done: Arc<AtomicUsize>,
     workers: Vec<tokio::task::JoinHandle<Report>>,
     started: Instant,
 }
@@ -76,6 +77,19 @@ pub struct Running {
 impl Running {
     pub fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// Requests answered or failed so far.
+    pub fn done(&self) -> usize {
+        self.done.load(Ordering::SeqCst)
+    }
+
+    /// Waits until `count` requests are done, or `limit` passes.
+    pub async fn wait_for(&self, count: usize, limit: Duration) {
+        let start = Instant::now();
+        while self.done() < count && start.elapsed() < limit {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub async fn finish(self) -> Report {
@@ -102,29 +116,37 @@ pub fn start(load: Load) -> Running {
 /// Starts the load with clients from `make` (one per connection, so one pool each).
 pub fn start_with(load: Load, make: impl Fn() -> reqwest::Client) -> Running {
     let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicUsize::new(0));
     let deadline = Instant::now() + load.cap;
     let workers = (0..load.connections)
         .map(|_| {
-            let (client, load, stop) = (make(), load.clone(), stop.clone());
-            tokio::spawn(worker(client, load, stop, deadline))
+            let shared = Shared {
+                stop: stop.clone(),
+                done: done.clone(),
+                deadline,
+            };
+            tokio::spawn(worker(make(), load.clone(), shared))
         })
         .collect();
     Running {
         stop,
+        done,
         workers,
         started: Instant::now(),
     }
 }
 
-async fn worker(
-    client: reqwest::Client,
-    load: Load,
+/// What the workers share: when to stop, and a progress count.
+struct Shared {
     stop: Arc<AtomicBool>,
+    done: Arc<AtomicUsize>,
     deadline: Instant,
-) -> Report {
+}
+
+async fn worker(client: reqwest::Client, load: Load, shared: Shared) -> Report {
     let mut report = Report::default();
     for _ in 0..load.per_connection {
-        if stop.load(Ordering::SeqCst) || Instant::now() >= deadline {
+        if shared.stop.load(Ordering::SeqCst) || Instant::now() >= shared.deadline {
             break;
         }
         let started = Instant::now();
@@ -134,6 +156,7 @@ async fn worker(
             outcome = one(&client, &load.url).await;
         }
         report.latencies.push(started.elapsed());
+        shared.done.fetch_add(1, Ordering::SeqCst);
         match outcome {
             Ok(()) => report.ok += 1,
             Err(e) => {
