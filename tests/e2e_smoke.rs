@@ -50,6 +50,24 @@ fn smoke_test_passes_against_a_good_instance() {
 }
 
 #[test]
+fn smoke_test_fails_naming_the_check_behind_a_proxy_pointed_at_the_wrong_port() {
+    // Caddy answers, but with 502: its upstream address names no running server.
+    let dead = std::net::SocketAddr::from(([127, 0, 0, 1], e2e_support::free_port()));
+    let caddy = e2e_support::caddy::Caddy::start(e2e_support::caddy::Site::Http, dead);
+    let out = smoke(&caddy.url(""));
+    assert!(
+        !out.status.success(),
+        "passed against a 502:\n{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).to_lowercase().contains("health"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
 fn smoke_test_fails_naming_the_check_when_nothing_healthy_answers() {
     // A port where no server listens: what a wrong upstream address in the proxy looks like.
     let port = e2e_support::free_port();
