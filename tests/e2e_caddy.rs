@@ -13,10 +13,27 @@ use e2e_support::{command, load, repo_root, Server};
 /// The client connects from this loopback address so it differs from Caddy's (127.0.0.1).
 const CLIENT_IP: &str = "127.0.0.2";
 
+/// The server token of the instances here (`AUTH_PROVIDER=static`, as in production).
+const TOKEN: &str = "e2e-caddy-token-0123456789abcdef";
+
 fn server(home: &std::path::Path) -> Server {
     let mut cmd = command(home);
-    cmd.args(["serve", "--listen", "127.0.0.1:0"]);
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        .env("AUTH_PROVIDER", "static")
+        .env("SERVER_AUTH_TOKEN", TOKEN);
     Server::start(cmd)
+}
+
+/// A plain-HTTP keep-alive client that sends the server token.
+fn token_client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let bearer = format!("Bearer {TOKEN}").parse().expect("header value");
+    headers.insert(reqwest::header::AUTHORIZATION, bearer);
+    reqwest::Client::builder()
+        .http1_only()
+        .default_headers(headers)
+        .build()
+        .expect("client")
 }
 
 /// A client of Caddy's https site: trusts Caddy's internal CA, connects from [`CLIENT_IP`].
@@ -27,6 +44,14 @@ fn https_client(caddy: &Caddy) -> reqwest::Client {
         .add_root_certificate(reqwest::Certificate::from_pem(&root).expect("Caddy root CA"))
         .resolve("localhost", addr)
         .local_address(CLIENT_IP.parse::<IpAddr>().ok())
+        .default_headers(
+            [(
+                reqwest::header::AUTHORIZATION,
+                format!("Bearer {TOKEN}").parse().expect("header value"),
+            )]
+            .into_iter()
+            .collect(),
+        )
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client")
@@ -89,13 +114,16 @@ async fn cutover_from_the_old_port_under_load_loses_no_request() {
     let (old_home, new_home) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut old = server(old_home.path());
     let caddy = Caddy::start(Site::Http, old.addr());
-    let load = load::start(load::Load {
-        url: caddy.url("/api/me"),
-        connections: 8,
-        per_connection: 2_500,
-        cap: Duration::from_secs(60),
-        pause: Duration::from_millis(1),
-    });
+    let load = load::start_with(
+        load::Load {
+            url: caddy.url("/api/me"),
+            connections: 8,
+            per_connection: 2_500,
+            cap: Duration::from_secs(60),
+            pause: Duration::from_millis(1),
+        },
+        token_client,
+    );
     tokio::time::sleep(Duration::from_millis(700)).await;
 
     let new = tokio::task::spawn_blocking(move || server(new_home.path()))
@@ -141,9 +169,10 @@ async fn cutover_from_the_old_port_under_load_loses_no_request() {
 fn smoke_test(server: &Server) {
     let script = repo_root().join("smoke-test.sh");
     assert!(script.is_file(), "{} is missing", script.display());
-    let out = std::process::Command::new("bash")
+    let out = std::process::Command::new("sh")
         .arg(&script)
         .arg(server.url(""))
+        .env("TOKEN", TOKEN)
         .output()
         .expect("run smoke-test.sh");
     assert!(

@@ -1,5 +1,5 @@
-//! `smoke-test.sh` passes against a good instance and fails, naming the failing check, against
-//! misconfigured ones.
+//! `smoke-test.sh` passes against a good instance and exits non-zero, naming the failing
+//! check, against misconfigured ones.
 
 mod e2e_support;
 
@@ -8,15 +8,19 @@ use std::process::Output;
 use e2e_support::{command, repo_root, require_tool, Server};
 
 const TOKEN: &str = "smoke-test-token-0123456789abcdef";
+const ADMIN_TOKEN: &str = "smoke-test-admin-token-0123456789";
 
+/// Runs the script against `base_url` with the tokens, waiting at most 2 s for /health.
 fn smoke(base_url: &str) -> Output {
     require_tool("curl", "curl");
     let script = repo_root().join("smoke-test.sh");
     assert!(script.is_file(), "{} is missing", script.display());
-    std::process::Command::new("bash")
+    std::process::Command::new("sh")
         .arg(&script)
         .arg(base_url)
-        .env("SERVER_AUTH_TOKEN", TOKEN)
+        .env("TOKEN", TOKEN)
+        .env("ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("SMOKE_WAIT", "2")
         .output()
         .expect("run smoke-test.sh")
 }
@@ -33,8 +37,19 @@ fn server(home: &std::path::Path, auth: &str) -> Server {
     let mut cmd = command(home);
     cmd.args(["serve", "--listen", "127.0.0.1:0"])
         .env("AUTH_PROVIDER", auth)
-        .env("SERVER_AUTH_TOKEN", TOKEN);
+        .env("SERVER_AUTH_TOKEN", TOKEN)
+        .env("ADMIN_TOKEN", ADMIN_TOKEN);
     Server::start(cmd)
+}
+
+/// Asserts the script failed and printed `FAIL <check>:`.
+fn assert_fails(out: &Output, check: &str) {
+    assert!(!out.status.success(), "passed:\n{}", text(out));
+    assert!(
+        text(out).contains(&format!("FAIL {check}:")),
+        "no 'FAIL {check}:' line:\n{}",
+        text(out)
+    );
 }
 
 #[test]
@@ -47,39 +62,30 @@ fn smoke_test_passes_against_a_good_instance() {
         "smoke-test.sh failed:\n{}",
         text(&out)
     );
+    let report = text(&out);
+    for check in [
+        "health",
+        "ping",
+        "api-me-without-token",
+        "api-me-with-token",
+    ] {
+        assert!(report.contains(&format!("PASS {check}")), "{report}");
+    }
+    assert!(report.contains("PASS admin-with-admin-token"), "{report}");
 }
 
 #[test]
-fn smoke_test_fails_naming_the_check_behind_a_proxy_pointed_at_the_wrong_port() {
+fn smoke_test_names_the_auth_check_when_auth_is_not_enforced() {
+    // AUTH_PROVIDER=local lets anyone in: the classic misconfiguration of a public host.
+    let home = tempfile::tempdir().unwrap();
+    let open = server(home.path(), "local");
+    assert_fails(&smoke(&open.url("")), "api-me-without-token");
+}
+
+#[test]
+fn smoke_test_names_the_health_check_behind_a_proxy_pointed_at_the_wrong_port() {
     // Caddy answers, but with 502: its upstream address names no running server.
     let dead = std::net::SocketAddr::from(([127, 0, 0, 1], e2e_support::free_port()));
     let caddy = e2e_support::caddy::Caddy::start(e2e_support::caddy::Site::Http, dead);
-    let out = smoke(&caddy.url(""));
-    assert!(
-        !out.status.success(),
-        "passed against a 502:\n{}",
-        text(&out)
-    );
-    assert!(
-        text(&out).to_lowercase().contains("health"),
-        "{}",
-        text(&out)
-    );
-}
-
-#[test]
-fn smoke_test_fails_naming_the_check_when_nothing_healthy_answers() {
-    // A port where no server listens: what a wrong upstream address in the proxy looks like.
-    let port = e2e_support::free_port();
-    let out = smoke(&format!("http://127.0.0.1:{port}"));
-    assert!(
-        !out.status.success(),
-        "passed with no server:\n{}",
-        text(&out)
-    );
-    assert!(
-        text(&out).to_lowercase().contains("health"),
-        "{}",
-        text(&out)
-    );
+    assert_fails(&smoke(&caddy.url("")), "health");
 }
