@@ -12,8 +12,8 @@
 #   SMOKE_TIMEOUT   seconds per request (10)
 #
 # Prints one line per check (PASS name / FAIL name: why / SKIP name: why) and exits with
-# the number of failures (at most 125). Needs only curl. Tokens are passed to curl on
-# stdin, never on its command line, so they do not show up in `ps`.
+# the number of failures (at most 125). Needs only curl (7.55 or later). Tokens reach curl
+# on stdin, never on its command line, so they do not show up in `ps`.
 
 BASE_URL=${1:-http://127.0.0.1:7777}
 BASE_URL=${BASE_URL%/}
