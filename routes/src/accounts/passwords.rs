@@ -1,0 +1,71 @@
+//! Password hashing with argon2id. Hashing is CPU heavy (tens of milliseconds by design): call
+//! these from a blocking thread (`ctx.db` or `spawn_blocking`), never on an async worker.
+
+use std::sync::OnceLock;
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, SaltString};
+use argon2::{Argon2, PasswordVerifier};
+
+/// Shortest password accepted when one is set or changed.
+pub const MIN_LENGTH: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing failed: {0}")]
+pub struct HashError(String);
+
+/// A PHC string (`$argon2id$v=19$...`) for `password`, with a fresh salt.
+pub fn hash(password: &str) -> Result<String, HashError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| HashError(e.to_string()))
+}
+
+/// Whether `password` matches `phc`. A malformed stored hash never matches.
+pub fn verify(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// Verifies against a throwaway hash so that a login for an unknown user (or one without a
+/// password) costs the same time as a real one and cannot be told apart by timing.
+pub fn verify_dummy(password: &str) {
+    static DUMMY: OnceLock<Option<String>> = OnceLock::new();
+    if let Some(phc) = DUMMY.get_or_init(|| hash("not-a-real-password").ok()) {
+        let _ = verify(password, phc);
+    }
+}
+
+/// Why a new password is refused, or `None` when it is acceptable.
+pub fn weakness(password: &str) -> Option<String> {
+    (password.chars().count() < MIN_LENGTH)
+        .then(|| format!("Password must be at least {MIN_LENGTH} characters"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_are_argon2id_salted_and_verify() {
+        let a = hash("correct horse").unwrap();
+        let b = hash("correct horse").unwrap();
+        assert!(a.starts_with("$argon2id$"));
+        assert_ne!(a, b);
+        assert!(verify("correct horse", &a));
+        assert!(!verify("wrong horse", &a));
+        assert!(!verify("correct horse", "not a hash"));
+    }
+
+    #[test]
+    fn short_passwords_are_weak() {
+        assert!(weakness("short").is_some());
+        assert!(weakness("long enough").is_none());
+    }
+}

@@ -1,0 +1,115 @@
+//! Auth providers backed by the store: the session cookie (ambient) and per-user API tokens
+//! (bearer). Both do their SQLite work on a blocking thread.
+
+use std::sync::Arc;
+
+use futures_util::future::{BoxFuture, FutureExt};
+use http::request::Parts;
+use platform_middleware::auth::{AuthMethod, Authenticate, Authenticated, Identity};
+use platform_middleware::body::BoxError;
+use platform_middleware::client::ClientInfo;
+use platform_middleware::scope::Pool;
+
+use super::users::{self, User};
+use super::{api_tokens, cookies, sessions, Accounts};
+use crate::store::Db;
+
+pub fn identity(user: &User, method: AuthMethod) -> Identity {
+    Identity {
+        user_id: user.id.clone(),
+        username: Some(user.username.clone()),
+        role: user.role,
+        method,
+    }
+}
+
+async fn blocking<T, F>(db: &Arc<Db>, f: F) -> Result<T, BoxError>
+where
+    F: FnOnce(&rusqlite::Connection) -> Result<T, BoxError> + Send + 'static,
+    T: Send + 'static,
+{
+    let db = db.clone();
+    tokio::task::spawn_blocking(move || {
+        let conn = db.get()?;
+        f(&conn)
+    })
+    .await?
+}
+
+/// The `platform_token` cookie: a signed session whose `jti` is live and whose user is active.
+/// A session past half its life is replaced by a new one through `Set-Cookie`.
+pub struct SessionCookie {
+    pub db: Arc<Db>,
+    pub accounts: Arc<Accounts>,
+}
+
+impl Authenticate for SessionCookie {
+    fn bearer<'a>(
+        &'a self,
+        _token: &'a str,
+        _req: &'a Parts,
+    ) -> BoxFuture<'a, Result<Option<Authenticated>, BoxError>> {
+        futures_util::future::ready(Ok(None)).boxed()
+    }
+
+    fn ambient<'a>(
+        &'a self,
+        req: &'a Parts,
+    ) -> BoxFuture<'a, Result<Option<Authenticated>, BoxError>> {
+        async move {
+            let Some(claims) = cookies::read(req).and_then(|t| self.accounts.sessions.verify(t))
+            else {
+                return Ok(None);
+            };
+            let accounts = self.accounts.clone();
+            let found = blocking(&self.db, move |c| {
+                if !sessions::is_live(c, &claims.jti)? {
+                    return Ok(None);
+                }
+                let Some(user) = users::by_id(c, &claims.sub)?.filter(User::is_active) else {
+                    return Ok(None);
+                };
+                let renewed = if accounts.sessions.needs_renewal(&claims) {
+                    Some(accounts.sessions.issue(c, &user)?.0)
+                } else {
+                    None
+                };
+                Ok(Some((user, renewed)))
+            })
+            .await?;
+            let Some((user, renewed)) = found else {
+                return Ok(None);
+            };
+            let client = req
+                .extensions
+                .get::<ClientInfo>()
+                .cloned()
+                .unwrap_or_else(ClientInfo::unknown);
+            Ok(Some(Authenticated {
+                identity: identity(&user, AuthMethod::Cookie),
+                set_cookie: renewed.and_then(|t| self.accounts.cookies.set(&t, &client)),
+            }))
+        }
+        .boxed()
+    }
+}
+
+/// `Authorization: Bearer <api token>` of an active user (AUTH_PROVIDER=multi_user).
+pub struct ApiTokens {
+    pub db: Arc<Db>,
+}
+
+impl Authenticate for ApiTokens {
+    fn bearer<'a>(
+        &'a self,
+        token: &'a str,
+        _req: &'a Parts,
+    ) -> BoxFuture<'a, Result<Option<Authenticated>, BoxError>> {
+        let token = token.to_owned();
+        async move {
+            let user = blocking(&self.db, move |c| Ok(api_tokens::resolve(c, &token)?)).await?;
+            Ok(user.map(|u| identity(&u, AuthMethod::Token).into()))
+        }
+        .boxed()
+    }
+}
