@@ -9,3 +9,4 @@ pub mod logging;
 pub mod serve;
 pub mod stack;
 pub mod token;
+pub mod users_cli;

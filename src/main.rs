@@ -1,10 +1,11 @@
-//! The command line: `serve` (the default) and `token show|rotate`.
+//! The command line: `serve` (the default), `token show|rotate` and `user ...`.
 
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use platform_server::config::{Config, Overrides};
 use platform_server::serve::Drained;
+use platform_server::users_cli::{self, UserAction};
 use platform_server::{app, drain, listeners, logging, token};
 use sd_notify::NotifyState;
 
@@ -29,6 +30,11 @@ enum Command {
     Token {
         #[command(subcommand)]
         action: TokenAction,
+    },
+    /// Manage user accounts (AUTH_PROVIDER=multi_user and the browser login).
+    User {
+        #[command(subcommand)]
+        action: UserAction,
     },
 }
 
@@ -68,6 +74,7 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve(cli.serve)) {
         Command::Serve(args) => serve(args.into()),
         Command::Token { action } => token_command(action),
+        Command::User { action } => user_command(action),
     }
 }
 
@@ -183,5 +190,19 @@ fn token_command(action: TokenAction) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+    }
+}
+
+fn user_command(action: UserAction) -> ExitCode {
+    let config = match Config::from_process_env(&Overrides::default()) {
+        Ok(config) => config,
+        Err(e) => return fail(e),
+    };
+    match users_cli::run(&config.db_path, action) {
+        Ok(message) => {
+            println!("{message}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
     }
 }

@@ -1,6 +1,7 @@
 //! Configuration from environment variables (names kept from the services this replaces) and
 //! command-line flags. Every variable is documented in docs/configuration.md.
 
+mod accounts;
 mod env;
 mod modes;
 
@@ -14,6 +15,7 @@ use ipnet::IpNet;
 use platform_middleware::proxy_fix::{Hops, TrustedProxies};
 use platform_middleware::rate_limit::Quotas;
 
+pub use accounts::AccountsConfig;
 pub use env::Env;
 pub use modes::{AuthProvider, Environment, LogFormat, ServerMode};
 
@@ -74,6 +76,7 @@ pub struct Config {
     pub header_read_timeout: Duration,
     pub log_format: LogFormat,
     pub cors_origins: Vec<HeaderValue>,
+    pub accounts: AccountsConfig,
 }
 
 impl Config {
@@ -90,6 +93,13 @@ impl Config {
         let env = Env::new(lookup);
         let data_dir = PathBuf::from(env.get("DATA_DIR").unwrap_or_else(|| "./data".into()));
         let (listen, listen_explicit) = listen_addresses(&env, flags)?;
+        let auth: AuthProvider = env
+            .parse(
+                "AUTH_PROVIDER",
+                "expected none, local, static, multi_user or jwt",
+            )?
+            .unwrap_or_default();
+        let accounts = accounts::load(&env, &data_dir, auth)?;
         let config = Config {
             listen,
             listen_explicit,
@@ -97,12 +107,7 @@ impl Config {
                 .parse("ENV", "expected development or production")?
                 .unwrap_or_default(),
             mode: server_mode(&env)?,
-            auth: env
-                .parse(
-                    "AUTH_PROVIDER",
-                    "expected none, local, static, multi_user or jwt",
-                )?
-                .unwrap_or_default(),
+            auth,
             server_token: env.first(&["SERVER_AUTH_TOKEN", "WORKER_AUTH_TOKEN"]),
             deployment_config: deployment_config(&env),
             admin_token: env.get("ADMIN_TOKEN"),
@@ -126,6 +131,7 @@ impl Config {
                 .parse("LOG_FORMAT", "expected text or json")?
                 .unwrap_or_default(),
             cors_origins: cors_origins(&env)?,
+            accounts,
         };
         config.validate()?;
         Ok(config)

@@ -167,3 +167,36 @@ fn durations_and_proxies() {
     assert!(c.trusted_proxies.contains("192.0.2.1".parse().unwrap()));
     assert!(!c.trusted_proxies.contains("127.0.0.1".parse().unwrap()));
 }
+
+#[test]
+fn accounts_defaults_and_supabase_jwks() {
+    let c = load(&[("DATA_DIR", "/srv/p")]).unwrap().accounts;
+    assert_eq!(c.session_ttl, Duration::from_secs(86400));
+    assert_eq!(c.signing_key_path, PathBuf::from("/srv/p/signing_key.pem"));
+    assert_eq!((c.cookie_domain, c.jwt_jwks_url), (None, None));
+    let c = load(&[
+        ("AUTH_PROVIDER", "supabase"),
+        ("SUPABASE_URL", "https://abc.supabase.co/"),
+        ("SESSION_TTL", "2h"),
+    ])
+    .unwrap();
+    assert_eq!(c.auth, AuthProvider::Jwt);
+    assert_eq!(
+        c.accounts.jwt_jwks_url.as_deref(),
+        Some("https://abc.supabase.co/auth/v1/.well-known/jwks.json")
+    );
+    assert_eq!(c.accounts.session_ttl, Duration::from_secs(7200));
+}
+
+#[test]
+fn jwt_needs_a_secret_or_jwks_and_bad_values_name_the_variable() {
+    assert_eq!(
+        refused(&[("AUTH_PROVIDER", "jwt")]),
+        "AUTH_PROVIDER=jwt requires JWT_SECRET (HS256) or a JWKS URL (JWT_JWKS_URL or SUPABASE_URL)"
+    );
+    assert!(load(&[("AUTH_PROVIDER", "jwt"), ("JWT_SECRET", "x")]).is_ok());
+    assert!(refused(&[("SESSION_TTL", "soon")]).contains("SESSION_TTL"));
+    assert!(refused(&[("AUTH_CACHE_MAX", "many")]).contains("AUTH_CACHE_MAX"));
+    assert!(refused(&[("JWT_JWKS_URL", "ftp://x")]).contains("JWT_JWKS_URL"));
+    assert!(refused(&[("COOKIE_DOMAIN", "a.com; x")]).contains("COOKIE_DOMAIN"));
+}

@@ -20,9 +20,9 @@ use super::api_tokens::sha256_hex;
 
 /// Clock skew tolerated on `exp` and `nbf`.
 const LEEWAY_SECS: u64 = 30;
-/// An unknown `kid` refetches the JWKS at most this often, so junk tokens cannot hammer the
-/// issuer.
-const REFETCH_EVERY: Duration = Duration::from_secs(10);
+/// An unknown `kid` refetches the JWKS at once (a rotated key must work on its first use), but
+/// at most this many times per minute, so junk tokens cannot make us hammer the issuer.
+const FETCHES_PER_MINUTE: usize = 12;
 
 #[derive(Clone, Debug, Default)]
 pub struct JwtSettings {
@@ -79,7 +79,18 @@ impl ExternalClaims {
 
 struct Jwks {
     set: JwkSet,
-    fetched: Option<Instant>,
+    /// When the recent fetches happened, oldest first.
+    fetches: std::collections::VecDeque<Instant>,
+}
+
+impl Jwks {
+    fn may_fetch(&mut self) -> bool {
+        let minute = Duration::from_secs(60);
+        while self.fetches.front().is_some_and(|t| t.elapsed() >= minute) {
+            self.fetches.pop_front();
+        }
+        self.fetches.len() < FETCHES_PER_MINUTE
+    }
 }
 
 pub struct ExternalJwt {
@@ -99,7 +110,7 @@ impl ExternalJwt {
             http,
             jwks: RwLock::new(Jwks {
                 set: JwkSet { keys: Vec::new() },
-                fetched: None,
+                fetches: Default::default(),
             }),
             cache: Mutex::new(HashMap::new()),
         })
@@ -141,35 +152,25 @@ impl ExternalJwt {
         if let Some(key) = self.find(alg, kid).await {
             return Ok(Some(key));
         }
-        if self.refetch().await? {
-            return Ok(self.find(alg, kid).await);
-        }
-        Ok(None)
+        self.refetch(alg, kid).await;
+        Ok(self.find(alg, kid).await)
     }
 
     async fn find(&self, alg: Algorithm, kid: Option<&str>) -> Option<DecodingKey> {
-        let jwks = self.jwks.read().await;
-        let jwk = jwks.set.keys.iter().find(|k| {
-            let kid_ok = kid.is_none_or(|kid| k.common.key_id.as_deref() == Some(kid));
-            let alg_ok = k
-                .common
-                .key_algorithm
-                .is_none_or(|a| a.to_string() == format!("{alg:?}"));
-            kid_ok && alg_ok
-        })?;
-        DecodingKey::from_jwk(jwk).ok()
+        find_in(&self.jwks.read().await.set, alg, kid)
     }
 
-    /// Fetches the JWKS unless it was fetched within [`REFETCH_EVERY`]; true when it was.
-    async fn refetch(&self) -> Result<bool, BoxError> {
+    /// Fetches the JWKS again, unless a concurrent request already brought the key or the
+    /// fetch budget is spent.
+    async fn refetch(&self, alg: Algorithm, kid: Option<&str>) {
         let Some(url) = &self.settings.jwks_url else {
-            return Ok(false);
+            return;
         };
         let mut jwks = self.jwks.write().await;
-        if jwks.fetched.is_some_and(|t| t.elapsed() < REFETCH_EVERY) {
-            return Ok(false);
+        if find_in(&jwks.set, alg, kid).is_some() || !jwks.may_fetch() {
+            return;
         }
-        jwks.fetched = Some(Instant::now());
+        jwks.fetches.push_back(Instant::now());
         let fetched = async {
             self.http
                 .get(url)
@@ -181,16 +182,10 @@ impl ExternalJwt {
         }
         .await;
         match fetched {
-            Ok(set) => {
-                jwks.set = set;
-                Ok(true)
-            }
-            Err(error) => {
-                // The issuer being down must not turn every request into a 500: keep the keys
-                // we have, and let tokens under unknown keys be refused.
-                tracing::warn!(%error, url, "cannot fetch the JWKS");
-                Ok(false)
-            }
+            Ok(set) => jwks.set = set,
+            // The issuer being down must not turn every request into a 500: keep the keys we
+            // have, and let tokens under unknown keys be refused.
+            Err(error) => tracing::warn!(%error, url, "cannot fetch the JWKS"),
         }
     }
 
@@ -238,6 +233,19 @@ impl ExternalJwt {
         self.remember(digest, &identity, data.claims.exp);
         Ok(Some(identity))
     }
+}
+
+/// The key in `set` for this `kid` whose algorithm (when it names one) is `alg`.
+fn find_in(set: &JwkSet, alg: Algorithm, kid: Option<&str>) -> Option<DecodingKey> {
+    let jwk = set.keys.iter().find(|k| {
+        let kid_ok = kid.is_none_or(|kid| k.common.key_id.as_deref() == Some(kid));
+        let alg_ok = k
+            .common
+            .key_algorithm
+            .is_none_or(|a| a.to_string() == format!("{alg:?}"));
+        kid_ok && alg_ok
+    })?;
+    DecodingKey::from_jwk(jwk).ok()
 }
 
 impl Authenticate for ExternalJwt {
