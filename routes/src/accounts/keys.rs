@@ -216,6 +216,28 @@ mod tests {
         assert_eq!(new.jwks()["keys"].as_array().unwrap().len(), 2);
     }
 
+    /// A throwaway PKCS#1 key made for this test only (`openssl genrsa -traditional 2048`).
+    const RSA_PEM: &str = include_str!("../../testdata/rsa_test_key.pem");
+
+    #[test]
+    fn an_existing_rsa_key_is_loaded_and_signs_rs256() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signing_key.pem");
+        std::fs::write(&path, RSA_PEM).unwrap();
+        let keys = load(&path).unwrap();
+        assert_eq!(keys.current.alg, Algorithm::RS256);
+        assert_eq!(keys.jwks()["keys"][0]["kty"], "RSA");
+        let header = jsonwebtoken::Header {
+            kid: Some(keys.current.kid.clone()),
+            ..jsonwebtoken::Header::new(Algorithm::RS256)
+        };
+        let claims = json!({"sub": "x", "exp": 4_000_000_000u64});
+        let token = jsonwebtoken::encode(&header, &claims, keys.current.encoding.as_ref().unwrap())
+            .unwrap();
+        let v = jsonwebtoken::Validation::new(Algorithm::RS256);
+        jsonwebtoken::decode::<serde_json::Value>(&token, &keys.current.decoding, &v).unwrap();
+    }
+
     #[test]
     fn garbage_is_refused() {
         let dir = tempfile::tempdir().unwrap();

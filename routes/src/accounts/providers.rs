@@ -113,3 +113,79 @@ impl Authenticate for ApiTokens {
         .boxed()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::cookies::CookiePolicy;
+    use crate::accounts::lockout::Lockout;
+    use crate::accounts::sessions::Sessions;
+    use crate::accounts::users::NewUser;
+    use platform_middleware::auth::Role;
+    use std::time::Duration;
+
+    async fn setup(ttl: u64) -> (tempfile::TempDir, SessionCookie, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(crate::store::open(&dir.path().join("p.db")).unwrap());
+        let keys = super::super::keys::load(&dir.path().join("k.pem")).unwrap();
+        let accounts = Arc::new(Accounts {
+            sessions: Sessions::new(keys, Duration::from_secs(ttl)),
+            cookies: CookiePolicy {
+                max_age: Duration::from_secs(ttl),
+                ..Default::default()
+            },
+            lockout: Lockout::default(),
+        });
+        let conn = db.get().unwrap();
+        let user = users::add(
+            &conn,
+            NewUser {
+                id: None,
+                username: "ada",
+                role: Role::User,
+                password_hash: None,
+                created_at: None,
+            },
+        )
+        .unwrap();
+        let (token, _) = accounts.sessions.issue(&conn, &user).unwrap();
+        drop(conn);
+        (dir, SessionCookie { db, accounts }, token)
+    }
+
+    fn request(token: &str) -> Parts {
+        http::Request::get("/api/me")
+            .header("cookie", format!("{}={token}", cookies::NAME))
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    }
+
+    #[tokio::test]
+    async fn fresh_sessions_resolve_without_renewal() {
+        let (_dir, provider, token) = setup(3600).await;
+        let found = provider.ambient(&request(&token)).await.unwrap().unwrap();
+        assert_eq!(found.identity.method, AuthMethod::Cookie);
+        assert_eq!(found.identity.username.as_deref(), Some("ada"));
+        assert!(found.set_cookie.is_none());
+        assert!(provider
+            .ambient(&request("forged"))
+            .await
+            .unwrap()
+            .is_none());
+    }
+
+    #[tokio::test]
+    async fn sessions_past_half_life_are_renewed_and_disabled_users_refused() {
+        let (_dir, provider, token) = setup(0).await;
+        // A zero TTL is past half its life at once; the leeway keeps it valid for this call.
+        let found = provider.ambient(&request(&token)).await.unwrap().unwrap();
+        let renewed = found.set_cookie.unwrap();
+        assert!(renewed.to_str().unwrap().starts_with("platform_token=ey"));
+        let conn = provider.db.get().unwrap();
+        users::disable(&conn, "ada").unwrap();
+        drop(conn);
+        assert!(provider.ambient(&request(&token)).await.unwrap().is_none());
+    }
+}
