@@ -36,36 +36,39 @@ struct PageUser {
     role: &'static str,
 }
 
-/// The signed-in user, or the redirect to the login page that brings them back here.
-fn session(ctx: &Ctx) -> Result<PageUser, Response<Body>> {
+/// The user signed in by the session cookie (bearer credentials do not open the UI).
+fn session(ctx: &Ctx) -> Option<PageUser> {
     match ctx.identity() {
         Ok(Identity {
             user_id,
             username,
             role,
             method: AuthMethod::Cookie,
-        }) => Ok(PageUser {
+        }) => Some(PageUser {
             id: user_id.clone(),
             username: username.clone().unwrap_or_default(),
             role: role.as_str(),
         }),
-        _ => {
-            let here = ctx
-                .parts
-                .uri
-                .path_and_query()
-                .map_or("/app/", |p| p.as_str());
-            let back: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
-            Err(pages::redirect(&format!("/auth/login?return_to={back}")))
-        }
+        _ => None,
     }
+}
+
+/// The redirect to the login page that brings the user back here.
+fn to_login(ctx: &Ctx) -> Response<Body> {
+    let here = ctx
+        .parts
+        .uri
+        .path_and_query()
+        .map_or("/app/", |p| p.as_str());
+    let back: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
+    pages::redirect(&format!("/auth/login?return_to={back}"))
 }
 
 macro_rules! signed_in {
     ($ctx:expr) => {
         match session(&$ctx) {
-            Ok(user) => user,
-            Err(redirect) => return Ok(redirect),
+            Some(user) => user,
+            None => return Ok(to_login(&$ctx)),
         }
     };
 }
