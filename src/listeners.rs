@@ -85,10 +85,12 @@ fn adopt(fd: RawFd, name: String) -> Result<Inherited, ListenError> {
         name: name.clone(),
         source,
     };
-    // SAFETY: systemd's protocol hands this process descriptors FIRST_FD.. FIRST_FD+LISTEN_FDS-1
-    // and nothing else in the process has claimed them yet (this runs first thing in main).
-    let listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+    // Check the descriptor is open before anything owns it: dropping an owner of a closed fd
+    // aborts the process.
     set_cloexec(fd).map_err(fail)?;
+    // SAFETY: systemd's protocol hands this process descriptors FIRST_FD.. FIRST_FD+LISTEN_FDS-1,
+    // the fd is open (checked above) and nothing else has claimed it (this runs first in main).
+    let listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
     listener.local_addr().map_err(fail)?;
     listener.set_nonblocking(true).map_err(fail)?;
     Ok(Inherited { listener, name })

@@ -94,7 +94,7 @@ fn serve(flags: Overrides) -> ExitCode {
         Ok(config) => config,
         Err(e) => return fail(e),
     };
-    logging::init(config.log_format);
+    let _log_guard = logging::init(config.log_format);
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use futures_util::future::{BoxFuture, FutureExt, TryFutureExt};
 use http::{Request, Response};
 use http_body::{Frame, SizeHint};
 use pin_project_lite::pin_project;
@@ -148,29 +149,26 @@ where
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = futures_util::future::MapOk<
-        S::Future,
-        Box<dyn FnOnce(Response<Body>) -> Response<Body> + Send>,
-    >;
+    type Future = BoxFuture<'static, Result<Response<Body>, S::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
-        use futures_util::TryFutureExt;
         let scope = Scope::new(self.pool.clone());
         req.extensions_mut().insert(scope.clone());
-        let hold: Box<dyn FnOnce(Response<Body>) -> Response<Body> + Send> =
-            Box::new(move |res: Response<Body>| {
-                res.map(|b| {
+        self.inner
+            .call(req)
+            .map_ok(|res| {
+                res.map(|inner| {
                     body::boxed(ScopedBody {
-                        inner: b,
+                        inner,
                         scope: Some(scope),
                     })
                 })
-            });
-        self.inner.call(req).map_ok(hold)
+            })
+            .boxed()
     }
 }
 

@@ -23,8 +23,8 @@ pub struct MatchedRoute {
 }
 
 /// The request id as a string, or "-" when none was set.
-pub fn request_id_of<B>(req: &Request<B>) -> &str {
-    req.extensions()
+pub fn request_id_of(extensions: &http::Extensions) -> &str {
+    extensions
         .get::<RequestId>()
         .and_then(|id| id.header_value().to_str().ok())
         .unwrap_or("-")
@@ -64,7 +64,7 @@ where
         let client = req.extensions().get::<ClientInfo>().map(|c| c.addr);
         let span = tracing::info_span!(
             "request",
-            id = request_id_of(&req),
+            id = request_id_of(req.extensions()),
             method = %req.method(),
             path = req.uri().path(),
             client = client.map(tracing::field::display),

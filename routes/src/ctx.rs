@@ -62,9 +62,8 @@ impl Ctx {
             .unwrap_or_else(ClientInfo::unknown)
     }
 
-    pub fn request_id(&self) -> String {
-        let req = Request::from_parts(self.parts.clone(), ());
-        request_id_of(&req).to_owned()
+    pub fn request_id(&self) -> &str {
+        request_id_of(&self.parts.extensions)
     }
 
     /// The whole body, refused with 413 past `limit` bytes.

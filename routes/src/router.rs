@@ -134,3 +134,146 @@ fn strip_body(res: &mut Response<Body>) {
     }
     *res.body_mut() = body::empty();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reply;
+    use crate::state::{Draining, ServerInfo};
+    use crate::table::{RouteSet, Routes};
+    use http_body_util::BodyExt;
+    use platform_middleware::respond::JsonOrHtml;
+    use serde_json::{json, Value};
+    use tower::ServiceExt;
+
+    async fn echo(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
+        let value: Value = ctx.json().await?;
+        reply::ok(&value)
+    }
+
+    async fn fail(_: Ctx) -> Result<Response<Body>, ApiError> {
+        Err(ApiError::internal("disk on fire at /var/secret"))
+    }
+
+    fn test_routes(r: &mut Routes<'_>) {
+        r.post("/echo", echo);
+        r.get("/fail", fail);
+    }
+
+    fn router(dir: &tempfile::TempDir) -> (Router, Draining) {
+        let sets = [
+            crate::sets::health::SET,
+            RouteSet {
+                name: "test",
+                register: test_routes,
+            },
+        ];
+        let table = Arc::new(Table::build(&sets).unwrap());
+        let draining = Draining::default();
+        let state = Arc::new(AppState {
+            db: Arc::new(crate::store::open(&dir.path().join("t.db")).unwrap()),
+            draining: draining.clone(),
+            respond: Arc::new(JsonOrHtml),
+            info: ServerInfo {
+                version: "test",
+                auth_provider: "local".into(),
+                server_mode: "desktop".into(),
+                started: std::time::Instant::now(),
+            },
+            body_limit: 64,
+            accounts: Arc::new(crate::accounts::test_accounts(dir.path())),
+        });
+        (Router::new(table, state), draining)
+    }
+
+    async fn send(router: &Router, req: Request<Body>) -> (u16, Value) {
+        let res = router.clone().oneshot(req).await.unwrap();
+        let status = res.status().as_u16();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    fn post(body: &'static str) -> Request<Body> {
+        Request::post("/echo").body(body::full(body)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn json_bodies_parse_or_say_where_they_broke() {
+        let dir = tempfile::tempdir().unwrap();
+        let (router, _) = router(&dir);
+        assert_eq!(
+            send(&router, post(r#"{"a":1}"#)).await,
+            (200, json!({"a": 1}))
+        );
+        let (status, body) = send(&router, post("{\"a\":\n  oops}")).await;
+        assert_eq!(status, 400);
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.contains("line 2 column 3"), "{detail}");
+    }
+
+    #[tokio::test]
+    async fn bodies_over_the_limit_are_413() {
+        let dir = tempfile::tempdir().unwrap();
+        let (router, _) = router(&dir);
+        let big = Box::leak(format!("\"{}\"", "x".repeat(100)).into_boxed_str());
+        let (status, body) = send(&router, post(big)).await;
+        assert_eq!(status, 413);
+        assert_eq!(body["detail"], "Request body too large (limit 64 bytes)");
+        // Also when streamed without a Content-Length.
+        let stream = futures_util::stream::iter((0..10).map(|_| {
+            Ok::<_, platform_middleware::BoxError>(http_body::Frame::data(
+                bytes::Bytes::from_static(b"0123456789"),
+            ))
+        }));
+        let req = Request::post("/echo")
+            .body(body::boxed(http_body_util::StreamBody::new(stream)))
+            .unwrap();
+        assert_eq!(send(&router, req).await.0, 413);
+    }
+
+    #[tokio::test]
+    async fn internal_errors_hide_internals_and_carry_the_request_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let (router, _) = router(&dir);
+        let mut req = Request::get("/fail").body(body::empty()).unwrap();
+        req.extensions_mut()
+            .insert(RequestId::new(HeaderValue::from_static("rid-9")));
+        let (status, body) = send(&router, req).await;
+        assert_eq!(status, 500);
+        assert_eq!(
+            body,
+            json!({"detail": "Internal Server Error", "request_id": "rid-9"})
+        );
+    }
+
+    #[tokio::test]
+    async fn health_is_503_while_draining() {
+        let dir = tempfile::tempdir().unwrap();
+        let (router, draining) = router(&dir);
+        let get = || Request::get("/health").body(body::empty()).unwrap();
+        assert_eq!(send(&router, get()).await, (200, json!("OK")));
+        draining.start();
+        assert_eq!(send(&router, get()).await.0, 503);
+    }
+
+    #[tokio::test]
+    async fn responses_name_the_matched_route() {
+        let dir = tempfile::tempdir().unwrap();
+        let (router, _) = router(&dir);
+        let res = router
+            .clone()
+            .oneshot(Request::get("/ping").body(body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            res.extensions().get::<MatchedRoute>(),
+            Some(&MatchedRoute {
+                set: "health",
+                pattern: "/ping"
+            })
+        );
+    }
+}

@@ -97,7 +97,9 @@ fn aliases() {
     let c = load(&[("SERVER_AUTH_TOKEN", "s"), ("WORKER_AUTH_TOKEN", "w")]).unwrap();
     assert_eq!(c.server_token, Some(("SERVER_AUTH_TOKEN", "s".into())));
     assert_eq!(
-        load(&[("AUTH_PROVIDER", "supabase")]).unwrap().auth,
+        load(&[("AUTH_PROVIDER", "supabase"), ("JWT_SECRET", "s")])
+            .unwrap()
+            .auth,
         AuthProvider::Jwt
     );
 }
@@ -112,11 +114,21 @@ fn mode_and_provider_combinations() {
         refused(&[("SERVER_MODE", "public"), ("AUTH_PROVIDER", "static")])
             .contains("AUTH_PROVIDER=jwt")
     );
-    assert!(load(&[("SERVER_MODE", "public"), ("AUTH_PROVIDER", "jwt")]).is_ok());
+    assert!(load(&[
+        ("SERVER_MODE", "public"),
+        ("AUTH_PROVIDER", "jwt"),
+        ("JWT_SECRET", "s")
+    ])
+    .is_ok());
     assert!(refused(&[("SERVER_MODE", "private")]).contains("static, multi_user or jwt"));
     for ok in ["static", "multi_user", "jwt"] {
         assert!(
-            load(&[("SERVER_MODE", "private"), ("AUTH_PROVIDER", ok)]).is_ok(),
+            load(&[
+                ("SERVER_MODE", "private"),
+                ("AUTH_PROVIDER", ok),
+                ("JWT_SECRET", "s")
+            ])
+            .is_ok(),
             "{ok}"
         );
     }

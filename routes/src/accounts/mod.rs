@@ -23,6 +23,20 @@ pub struct Accounts {
     pub lockout: Lockout,
 }
 
+/// Accounts with a fresh key in `dir` and default settings, for unit tests of other modules.
+#[cfg(test)]
+pub(crate) fn test_accounts(dir: &std::path::Path) -> Accounts {
+    let ttl = std::time::Duration::from_secs(3600);
+    Accounts {
+        sessions: Sessions::new(keys::load(&dir.join("signing_key.pem")).unwrap(), ttl),
+        cookies: CookiePolicy {
+            max_age: ttl,
+            ..Default::default()
+        },
+        lockout: Lockout::default(),
+    }
+}
+
 #[cfg(test)]
 pub(crate) fn test_db() -> rusqlite::Connection {
     let mut c = rusqlite::Connection::open_in_memory().unwrap();

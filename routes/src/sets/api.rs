@@ -16,6 +16,7 @@ pub const SET: RouteSet = RouteSet {
 
 fn register(r: &mut Routes<'_>) {
     r.get("/api/me", me);
+    r.get("/api/client", client);
 }
 
 /// The caller as the auth layer resolved them.
@@ -26,5 +27,19 @@ async fn me(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         "username": who.username,
         "role": who.role.as_str(),
         "auth": who.method.as_str(),
+    }))
+}
+
+/// What the server believes about the caller's connection after ProxyFix: lets operators check
+/// their proxy settings (`TRUSTED_PROXIES`, `PROXY_FIX_*`) from the outside.
+async fn client(ctx: Ctx) -> Result<Response<Body>, ApiError> {
+    let c = ctx.client();
+    reply::ok(&json!({
+        "addr": c.addr.to_string(),
+        "scheme": c.scheme.as_str(),
+        "host": c.host,
+        "port": c.port,
+        "prefix": c.prefix,
+        "peer": c.peer.to_string(),
     }))
 }
