@@ -181,9 +181,20 @@ async fn cookie_domain_and_secure_behind_a_trusted_https_proxy() {
         cleared.contains("; Path=/") && cleared.contains("; Domain=example.com"),
         "{cleared}"
     );
-    // Straight to loopback: no Domain for localhost.
+    // Straight to loopback over http in development: the Domain, but not Secure.
     let res = login(&server, "ada", PASSWORD, None).await;
-    assert!(!set_cookie(&res).unwrap().contains("Domain="));
+    let raw = set_cookie(&res).unwrap();
+    assert!(raw.ends_with("; Domain=example.com"), "{raw}");
+    // Never a Domain for localhost, which browsers would refuse.
+    let res = client()
+        .post(server.url("/auth/login"))
+        .header("host", format!("localhost:{}", server.addr.port()))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let raw = set_cookie(&res).unwrap();
+    assert!(!raw.contains("Domain=") && !raw.contains("Secure"), "{raw}");
 }
 
 fn session_cookie_of(raw: &str) -> String {
@@ -270,13 +281,38 @@ async fn api_tokens_create_use_list_revoke() {
     let (status, body) = me(&server, None, Some(&token)).await;
     assert_eq!(status, 401);
     assert_eq!(body["detail"], "Invalid authentication token");
-    // The server token is still user "1".
+    // The server token is still user "1", and may own tokens too.
     let (status, body) = me(&server, None, Some(SERVER_TOKEN)).await;
     assert_eq!(status, 200);
     assert_eq!(
         (body["user_id"].as_str(), body["auth"].as_str()),
         (Some("1"), Some("static"))
     );
+    let res = client()
+        .post(server.url("/api/tokens"))
+        .bearer_auth(SERVER_TOKEN)
+        .json(&json!({"name": "deploy"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let token = res.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, body) = me(&server, None, Some(&token)).await;
+    assert_eq!(
+        (body["user_id"].as_str(), body["role"].as_str()),
+        (Some("1"), Some("admin"))
+    );
+    let res = client()
+        .post(server.url("/api/tokens"))
+        .bearer_auth(&token)
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
 }
 
 #[tokio::test]

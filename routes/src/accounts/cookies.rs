@@ -19,17 +19,28 @@ pub struct CookiePolicy {
     pub development: bool,
 }
 
-fn is_loopback_host(host: &str) -> bool {
+/// `host` without its port and IPv6 brackets.
+fn host_name(host: &str) -> &str {
     let name = host
         .rsplit_once(':')
         .filter(|(h, port)| {
             !h.is_empty() && port.chars().all(|c| c.is_ascii_digit()) && !h.ends_with(':')
         })
         .map_or(host, |(h, _)| h);
-    let name = name.trim_start_matches('[').trim_end_matches(']');
-    name.eq_ignore_ascii_case("localhost")
-        || name.to_ascii_lowercase().ends_with(".localhost")
-        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    name.trim_start_matches('[').trim_end_matches(']')
+}
+
+/// `localhost` and its subdomains: browsers refuse a `Domain` attribute there.
+fn is_localhost(host: &str) -> bool {
+    let name = host_name(host).to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost")
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    is_localhost(host)
+        || host_name(host)
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 impl CookiePolicy {
@@ -44,7 +55,7 @@ impl CookiePolicy {
 
     fn attributes(&self, client: &ClientInfo) -> String {
         let mut out = String::from("; Path=/; HttpOnly; SameSite=Lax");
-        let local = client.host.as_deref().is_some_and(is_loopback_host);
+        let local = client.host.as_deref().is_some_and(is_localhost);
         if let Some(domain) = self.domain.as_deref().filter(|_| !local) {
             out.push_str("; Domain=");
             out.push_str(domain);
@@ -110,13 +121,17 @@ mod tests {
 
     #[test]
     fn local_development_over_http_is_not_secure() {
-        let v = policy(Some("example.com"))
+        let v = policy(None)
             .set("t", &client("127.0.0.1", "127.0.0.1:7777", false))
             .unwrap();
         assert_eq!(
             v,
             "platform_token=t; Max-Age=86400; Path=/; HttpOnly; SameSite=Lax"
         );
+        let v = policy(Some("example.com"))
+            .set("t", &client("127.0.0.1", "localhost:7777", false))
+            .unwrap();
+        assert!(!v.to_str().unwrap().contains("Domain"), "not for localhost");
     }
 
     #[test]

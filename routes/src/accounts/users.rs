@@ -120,6 +120,25 @@ pub fn add(c: &Connection, new: NewUser<'_>) -> Result<User, UserError> {
     by_id(c, &id)?.ok_or_else(|| UserError::Unknown(new.username.into()))
 }
 
+/// The account of the server token's user "1" (named `owner`, admin, no password), created the
+/// first time that user needs one (to own API tokens).
+pub fn ensure_owner(c: &Connection) -> Result<(), UserError> {
+    if by_id(c, "1")?.is_some() {
+        return Ok(());
+    }
+    add(
+        c,
+        NewUser {
+            id: Some("1".into()),
+            username: "owner",
+            role: Role::Admin,
+            password_hash: None,
+            created_at: None,
+        },
+    )
+    .map(drop)
+}
+
 pub fn set_password(c: &Connection, username: &str, phc: &str) -> Result<(), UserError> {
     let n = c.execute(
         "UPDATE users SET password_hash = ?2 WHERE username = ?1",

@@ -1,6 +1,7 @@
 //! API tokens for scripts: the same tokens the account page manages, as JSON.
 
 use http::{Response, StatusCode};
+use platform_middleware::auth::AuthMethod;
 use platform_middleware::body::{self, Body};
 use serde::Deserialize;
 use serde_json::json;
@@ -24,18 +25,25 @@ fn register(r: &mut Routes<'_>) {
 
 const NO_ACCOUNT: &str = "API tokens belong to user accounts; sign in as a user";
 
-/// The caller's user id, when the caller is a user of the users table.
+/// The caller's user id, when the caller has (or, for the server token's user "1", gets) a row
+/// in the users table. External JWT users have none: their issuer manages their credentials.
 async fn account_id(ctx: &Ctx) -> Result<String, ApiError> {
-    let id = ctx.identity()?.user_id.clone();
-    let exists = {
-        let id = id.clone();
-        ctx.db(move |c| Ok(users::by_id(c, &id)?.is_some())).await?
-    };
-    if exists {
-        Ok(id)
-    } else {
-        Err(ApiError::Forbidden(NO_ACCOUNT.into()))
-    }
+    let who = ctx.identity()?;
+    let owner = who.user_id == "1" && matches!(who.method, AuthMethod::Static | AuthMethod::Local);
+    let id = who.user_id.clone();
+    let found = ctx
+        .db(move |c| {
+            if users::by_id(c, &id)?.is_some() {
+                return Ok(Some(id));
+            }
+            if owner {
+                users::ensure_owner(c).map_err(ApiError::internal)?;
+                return Ok(Some(id));
+            }
+            Ok(None)
+        })
+        .await?;
+    found.ok_or_else(|| ApiError::Forbidden(NO_ACCOUNT.into()))
 }
 
 async fn list(ctx: Ctx) -> Result<Response<Body>, ApiError> {
