@@ -22,6 +22,9 @@ pub enum UserAction {
         /// Read the password as one line from standard input.
         #[arg(long)]
         password_stdin: bool,
+        /// The name shown in the UI (defaults to the username).
+        #[arg(long)]
+        display_name: Option<String>,
     },
     /// List users.
     List,
@@ -76,6 +79,7 @@ pub fn run(db_path: &Path, action: UserAction) -> Result<String, String> {
             name,
             admin,
             password_stdin,
+            display_name,
         } => {
             let phc = hash(&read_password(password_stdin)?)?;
             let role = if admin { Role::Admin } else { Role::User };
@@ -90,6 +94,9 @@ pub fn run(db_path: &Path, action: UserAction) -> Result<String, String> {
                 },
             )
             .map_err(err)?;
+            if let Some(display) = display_name {
+                users::set_display_name(c, &user.username, &display).map_err(err)?;
+            }
             Ok(format!(
                 "added {} ({}, id {})",
                 user.username,
@@ -120,15 +127,16 @@ pub fn run(db_path: &Path, action: UserAction) -> Result<String, String> {
 
 fn list(c: &rusqlite::Connection) -> rusqlite::Result<String> {
     let mut out = format!(
-        "{:<34} {:<24} {:<6} {:<26} {}\n",
-        "ID", "USERNAME", "ROLE", "CREATED", "STATUS"
+        "{:<34} {:<24} {:<24} {:<6} {:<26} {}\n",
+        "ID", "USERNAME", "DISPLAY NAME", "ROLE", "CREATED", "STATUS"
     );
     for u in users::list(c)? {
         let status = if u.is_active() { "active" } else { "disabled" };
         out.push_str(&format!(
-            "{:<34} {:<24} {:<6} {:<26} {}\n",
+            "{:<34} {:<24} {:<24} {:<6} {:<26} {}\n",
             u.id,
             u.username,
+            u.display_name.as_deref().unwrap_or("-"),
             u.role.as_str(),
             u.created_at,
             status

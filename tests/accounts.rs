@@ -564,11 +564,20 @@ async fn user_cli_import_keeps_ids_and_token_hashes() {
     // passwd from stdin, then a login works.
     assert!(server
         .cli(
-            &["user", "add", "eve", "--password-stdin"],
+            &[
+                "user",
+                "add",
+                "eve",
+                "--password-stdin",
+                "--display-name",
+                "Eve Example"
+            ],
             Some("first password")
         )
         .status
         .success());
+    let list = String::from_utf8(server.cli(&["user", "list"], None).stdout).unwrap();
+    assert!(list.contains("Eve Example"), "{list}");
     assert!(server
         .cli(
             &["user", "passwd", "eve", "--password-stdin"],

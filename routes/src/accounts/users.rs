@@ -139,6 +139,17 @@ pub fn ensure_owner(c: &Connection) -> Result<(), UserError> {
     .map(drop)
 }
 
+pub fn set_display_name(c: &Connection, username: &str, name: &str) -> Result<(), UserError> {
+    let n = c.execute(
+        "UPDATE users SET display_name = ?2 WHERE username = ?1",
+        params![username, name],
+    )?;
+    if n == 0 {
+        return Err(UserError::Unknown(username.into()));
+    }
+    Ok(())
+}
+
 pub fn set_password(c: &Connection, username: &str, phc: &str) -> Result<(), UserError> {
     let n = c.execute(
         "UPDATE users SET password_hash = ?2 WHERE username = ?1",
