@@ -597,3 +597,39 @@ async fn user_cli_import_keeps_ids_and_token_hashes() {
     );
     assert!(!short.status.success());
 }
+
+#[tokio::test]
+async fn sessions_renew_past_half_life_and_expire() {
+    let server = Server::builder()
+        .user("ada", false)
+        .env("SESSION_TTL", "4s")
+        .start();
+    let res = login(&server, "ada", PASSWORD, None).await;
+    assert!(set_cookie(&res).unwrap().contains("Max-Age=4;"));
+    let cookie = session_cookie(&res).unwrap();
+    let res = client()
+        .get(server.url("/api/me"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert!(set_cookie(&res).is_none(), "fresh sessions are not renewed");
+    // Issued in second t, used in t+2 or t+3: past half of its 4 s, not yet expired.
+    tokio::time::sleep(std::time::Duration::from_millis(2050)).await;
+    let res = client()
+        .get(server.url("/api/me"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let renewed = session_cookie(&res).expect("a renewed cookie");
+    assert_ne!(renewed, cookie);
+    tokio::time::sleep(std::time::Duration::from_millis(2050)).await;
+    assert_eq!(
+        me(&server, Some(&cookie), None).await.0,
+        401,
+        "the old one expired"
+    );
+    assert_eq!(me(&server, Some(&renewed), None).await.0, 200);
+}

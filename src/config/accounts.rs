@@ -63,11 +63,11 @@ pub fn load(
         }
     }
     let session_ttl = duration(env, "SESSION_TTL", Duration::from_secs(24 * 3600))?;
-    if session_ttl < Duration::from_secs(60) {
+    if session_ttl < Duration::from_secs(1) {
         return Err(ConfigError::invalid(
             "SESSION_TTL",
             &env.get("SESSION_TTL").unwrap_or_default(),
-            "expected at least 60s",
+            "expected at least 1s",
         ));
     }
     let config = AccountsConfig {

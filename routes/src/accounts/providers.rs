@@ -178,14 +178,22 @@ mod tests {
 
     #[tokio::test]
     async fn sessions_past_half_life_are_renewed_and_disabled_users_refused() {
-        let (_dir, provider, token) = setup(0).await;
-        // A zero TTL is past half its life at once; the leeway keeps it valid for this call.
+        let (_dir, provider, token) = setup(4).await;
+        // Issued in second t, checked in t+2 or t+3: past half of 4 s, not yet expired.
+        tokio::time::sleep(Duration::from_millis(2050)).await;
         let found = provider.ambient(&request(&token)).await.unwrap().unwrap();
         let renewed = found.set_cookie.unwrap();
         assert!(renewed.to_str().unwrap().starts_with("platform_token=ey"));
         let conn = provider.db.get().unwrap();
         users::disable(&conn, "ada").unwrap();
         drop(conn);
+        assert!(provider.ambient(&request(&token)).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn expired_sessions_are_refused() {
+        let (_dir, provider, token) = setup(1).await;
+        tokio::time::sleep(Duration::from_millis(2050)).await;
         assert!(provider.ambient(&request(&token)).await.unwrap().is_none());
     }
 }

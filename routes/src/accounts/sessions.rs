@@ -13,8 +13,9 @@ use super::users::User;
 /// `iss` and `aud` of the sessions this server issues.
 pub const ISSUER: &str = "platform-server";
 pub const AUDIENCE: &str = "platform-server";
-/// Clock skew tolerated on `exp`/`iat`.
-const LEEWAY_SECS: u64 = 30;
+/// No clock skew to allow for: this server both issues and checks its sessions, so `exp` is
+/// exact (a session expires when its cookie's `Max-Age` runs out).
+const LEEWAY_SECS: u64 = 0;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
@@ -85,10 +86,7 @@ impl Sessions {
             params![claims.jti, claims.sub, claims.exp],
         )?;
         // Expired rows are useless; dropping them here keeps the table small without a timer.
-        c.execute(
-            "DELETE FROM sessions WHERE expires_at < ?1",
-            [iat - LEEWAY_SECS as i64],
-        )?;
+        c.execute("DELETE FROM sessions WHERE expires_at < ?1", [iat])?;
         Ok((token, claims))
     }
 
@@ -125,7 +123,7 @@ pub fn is_live(c: &Connection, jti: &str) -> rusqlite::Result<bool> {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    Ok(matches!(row, Some((exp, None)) if exp + LEEWAY_SECS as i64 >= now()))
+    Ok(matches!(row, Some((exp, None)) if exp > now()))
 }
 
 pub fn revoke(c: &Connection, jti: &str) -> rusqlite::Result<()> {
@@ -198,9 +196,12 @@ mod tests {
     }
 
     #[test]
-    fn zero_ttl_sessions_need_renewal() {
-        let (_dir, s, c, user) = setup(0);
-        let (_, claims) = s.issue(&c, &user).unwrap();
+    fn sessions_past_half_their_life_need_renewal() {
+        let (_dir, s, c, user) = setup(3600);
+        let (_, mut claims) = s.issue(&c, &user).unwrap();
+        claims.iat -= 1799;
+        assert!(!s.needs_renewal(&claims));
+        claims.iat -= 1;
         assert!(s.needs_renewal(&claims));
     }
 }
