@@ -145,8 +145,8 @@ pub async fn start(config: Config, inherited: Vec<Inherited>) -> Result<Running,
 
 async fn accounts(config: &Config) -> Result<Accounts, StartError> {
     let path = config.accounts.signing_key_path.clone();
-    let keys = tokio::task::spawn_blocking(move || keys::load(&path)).await??;
     let ttl = config.accounts.session_ttl;
+    let keys = tokio::task::spawn_blocking(move || keys::load_for(&path, Some(ttl))).await??;
     Ok(Accounts {
         sessions: Sessions::new(keys, ttl),
         cookies: CookiePolicy {

@@ -31,6 +31,11 @@ enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// Replace the session signing key (the old one keeps verifying until its sessions expire).
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
     /// Manage user accounts (AUTH_PROVIDER=multi_user and the browser login).
     User {
         #[command(subcommand)]
@@ -43,6 +48,12 @@ enum TokenAction {
     /// Print the token in use and where it comes from.
     Show,
     /// Generate a new token and save it to the deployment config.
+    Rotate,
+}
+
+#[derive(Subcommand)]
+enum KeyAction {
+    /// Retire the current signing key and generate a new one; restart the server to use it.
     Rotate,
 }
 
@@ -75,6 +86,9 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(args.into()),
         Command::Token { action } => token_command(action),
         Command::User { action } => user_command(action),
+        Command::Key {
+            action: KeyAction::Rotate,
+        } => key_rotate(),
     }
 }
 
@@ -201,6 +215,24 @@ fn user_command(action: UserAction) -> ExitCode {
     match users_cli::run(&config.db_path, action) {
         Ok(message) => {
             println!("{message}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+fn key_rotate() -> ExitCode {
+    let config = match Config::from_process_env(&Overrides::default()) {
+        Ok(config) => config,
+        Err(e) => return fail(e),
+    };
+    let path = &config.accounts.signing_key_path;
+    match platform_routes::accounts::keys::rotate(path) {
+        Ok(kid) => {
+            println!(
+                "new signing key {kid} in {}; restart the server to sign with it",
+                path.display()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => fail(e),

@@ -633,3 +633,47 @@ async fn sessions_renew_past_half_life_and_expire() {
     );
     assert_eq!(me(&server, Some(&renewed), None).await.0, 200);
 }
+
+#[tokio::test]
+async fn a_rotated_key_keeps_verifying_its_sessions() {
+    let server = Server::builder().user("ada", false).start();
+    let cookie = signed_in(&server, "ada").await;
+    let out = server.cli(&["key", "rotate"], None);
+    assert!(out.status.success(), "{out:?}");
+    let env = [
+        ("AUTH_PROVIDER", "multi_user"),
+        ("RATE_LIMITS", "off"),
+        ("SERVER_AUTH_TOKEN", SERVER_TOKEN),
+    ];
+    // Restart on the same data directory.
+    let dir = server.dir.path().to_owned();
+    let mut restarted = Server::builder();
+    for (k, v) in env {
+        restarted = restarted.env(k, v);
+    }
+    let restarted = restarted
+        .env("DATA_DIR", dir.to_str().unwrap())
+        .env(
+            "DEPLOYMENT_CONFIG",
+            dir.join("deployment.yaml").to_str().unwrap(),
+        )
+        .start();
+    drop(server);
+    let jwks: Value = client()
+        .get(restarted.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+    assert_eq!(me(&restarted, Some(&cookie), None).await.0, 200);
+    let fresh = signed_in(&restarted, "ada").await;
+    let kid = |c: &str| {
+        jsonwebtoken::decode_header(c.trim_start_matches("platform_token="))
+            .unwrap()
+            .kid
+    };
+    assert_ne!(kid(&cookie), kid(&fresh));
+}

@@ -1,10 +1,12 @@
 //! The server's session signing keys: Ed25519 generated on first start into `SIGNING_KEY_PATH`
 //! (mode 0600), or an existing Ed25519 or RSA private key PEM loaded from there. Retired keys
 //! (`<stem>.retired*.pem` beside it) only verify, so sessions signed before a rotation stay
-//! valid until they expire.
+//! valid until they expire. [`rotate`] names them `<stem>.retired-<unix time>.pem`, which lets
+//! start-up drop those older than a session lifetime.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -118,8 +120,18 @@ fn generate(path: &Path) -> Result<String, KeyError> {
     Ok(pem)
 }
 
-/// Retired keys beside `path`: `<stem>.retired*.pem`, verification only.
-fn retired(path: &Path) -> Vec<Key> {
+/// When a retired key file was retired, from its `-<unix time>` suffix.
+fn retired_at(name: &str) -> Option<i64> {
+    name.strip_suffix(".pem")?
+        .rsplit_once("retired-")?
+        .1
+        .parse()
+        .ok()
+}
+
+/// Retired keys beside `path`: `<stem>.retired*.pem`, verification only. Those retired longer
+/// than `keep_for` ago can have signed no live session and are skipped.
+fn retired(path: &Path, keep_for: Option<Duration>) -> Vec<Key> {
     let (Some(dir), Some(stem)) = (path.parent(), path.file_stem().and_then(|s| s.to_str())) else {
         return Vec::new();
     };
@@ -138,6 +150,13 @@ fn retired(path: &Path) -> Vec<Key> {
         if !(name.starts_with(&prefix) && name.ends_with(".pem")) {
             continue;
         }
+        let now = chrono::Utc::now().timestamp();
+        let stale =
+            |ttl: Duration| retired_at(&name).is_some_and(|t| t + ttl.as_secs() as i64 <= now);
+        if keep_for.is_some_and(stale) {
+            tracing::info!(file = %name, "retired signing key is past every session it signed; ignored");
+            continue;
+        }
         match std::fs::read_to_string(entry.path())
             .ok()
             .as_deref()
@@ -153,8 +172,13 @@ fn retired(path: &Path) -> Vec<Key> {
     out
 }
 
-/// Loads (or creates) the key at `path` and the retired keys beside it. Blocking.
+/// Loads (or creates) the key at `path` and every retired key beside it. Blocking.
 pub fn load(path: &Path) -> Result<KeySet, KeyError> {
+    load_for(path, None)
+}
+
+/// Like [`load`], skipping keys retired more than `session_ttl` ago. Blocking.
+pub fn load_for(path: &Path, session_ttl: Option<Duration>) -> Result<KeySet, KeyError> {
     let pem = match std::fs::read_to_string(path) {
         Ok(pem) => pem,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => generate(path)?,
@@ -165,7 +189,25 @@ pub fn load(path: &Path) -> Result<KeySet, KeyError> {
     })?;
     Ok(KeySet {
         current,
-        retired: retired(path),
+        retired: retired(path, session_ttl),
+    })
+}
+
+/// Retires the current key (renamed `<stem>.retired-<unix time>.pem`) and generates a new one;
+/// returns the new key id. The server signs with the new key after a restart. Blocking.
+pub fn rotate(path: &Path) -> Result<String, KeyError> {
+    if path.exists() {
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("signing_key");
+        let name = format!("{stem}.retired-{}.pem", chrono::Utc::now().timestamp());
+        let to = path.with_file_name(name);
+        std::fs::rename(path, &to).map_err(|e| io_err(&to, e))?;
+    }
+    let pem = generate(path)?;
+    parse(&pem).map(|k| k.kid).ok_or_else(|| KeyError::Format {
+        path: path.to_owned(),
     })
 }
 
@@ -236,6 +278,32 @@ mod tests {
             .unwrap();
         let v = jsonwebtoken::Validation::new(Algorithm::RS256);
         jsonwebtoken::decode::<serde_json::Value>(&token, &keys.current.decoding, &v).unwrap();
+    }
+
+    #[test]
+    fn rotation_keeps_old_keys_for_one_session_lifetime() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signing_key.pem");
+        let old = load(&path).unwrap().current.kid;
+        let new = rotate(&path).unwrap();
+        assert_ne!(old, new);
+        let keys = load_for(&path, Some(Duration::from_secs(3600))).unwrap();
+        assert_eq!(keys.current.kid, new);
+        assert!(keys.find(&old).is_some_and(|k| k.encoding.is_none()));
+        // A key retired longer ago than a session lives is dropped.
+        let long_ago = dir.path().join("signing_key.retired-1000.pem");
+        let retired = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().contains("retired-"))
+            .unwrap();
+        std::fs::rename(retired.path(), &long_ago).unwrap();
+        let keys = load_for(&path, Some(Duration::from_secs(3600))).unwrap();
+        assert!(keys.find(&old).is_none());
+        assert!(
+            load(&path).unwrap().find(&old).is_some(),
+            "kept when no lifetime is given"
+        );
     }
 
     #[test]
