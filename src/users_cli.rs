@@ -58,10 +58,15 @@ fn read_password(from_stdin: bool) -> Result<String, String> {
         }
         first
     };
-    match passwords::weakness(&password) {
-        Some(weak) => Err(weak),
-        None => Ok(password),
+    // The operator at the shell may know better (a test box, a throwaway account): a short
+    // password is only warned about here, while the account page refuses one.
+    if password.is_empty() {
+        return Err("the password is empty".into());
     }
+    if let Some(weak) = passwords::weakness(&password) {
+        eprintln!("platform-server: warning: {weak}");
+    }
+    Ok(password)
 }
 
 fn hash(password: &str) -> Result<String, String> {

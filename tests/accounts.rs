@@ -197,6 +197,12 @@ async fn cookie_domain_and_secure_behind_a_trusted_https_proxy() {
     assert!(!raw.contains("Domain=") && !raw.contains("Secure"), "{raw}");
 }
 
+async fn signed_in_with(server: &Server, user: &str, password: &str) -> String {
+    let res = login(server, user, password, None).await;
+    assert_eq!(res.status(), 302);
+    session_cookie(&res).unwrap()
+}
+
 fn session_cookie_of(raw: &str) -> String {
     raw.split(';').next().unwrap().to_owned()
 }
@@ -591,11 +597,39 @@ async fn user_cli_import_keeps_ids_and_token_hashes() {
             .status(),
         302
     );
+    let cookie = signed_in_with(&server, "eve", "second password").await;
+    assert!(server
+        .cli(&["user", "disable", "eve"], None)
+        .status
+        .success());
+    assert_eq!(
+        login(&server, "eve", "second password", None)
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        me(&server, Some(&cookie), None).await.0,
+        401,
+        "sessions end too"
+    );
+    // Short passwords are warned about, empty ones refused.
     let short = server.cli(
         &["user", "add", "mallory", "--password-stdin"],
         Some("short"),
     );
-    assert!(!short.status.success());
+    assert!(short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 8 characters"));
+    assert_eq!(login(&server, "mallory", "short", None).await.status(), 302);
+    let empty = server.cli(&["user", "add", "trudy", "--password-stdin"], Some(""));
+    assert!(!empty.status.success());
+    assert!(
+        !server
+            .cli(&["user", "add", "eve", "--password-stdin"], Some("x"))
+            .status
+            .success(),
+        "taken"
+    );
 }
 
 #[tokio::test]
