@@ -7,14 +7,21 @@ use std::time::{Duration, Instant};
 
 use platform_middleware::auth::{AuthMethod, Authenticate, Identity, StaticToken};
 use platform_middleware::rate_limit::{self, Limits};
-use platform_middleware::respond::JsonOrHtml;
+use platform_routes::accounts::cookies::CookiePolicy;
+use platform_routes::accounts::jwt_provider::{ExternalJwt, JwtSettings};
+use platform_routes::accounts::keys::{self, KeyError};
+use platform_routes::accounts::lockout::Lockout;
+use platform_routes::accounts::providers::{ApiTokens, SessionCookie};
+use platform_routes::accounts::sessions::Sessions;
+use platform_routes::accounts::Accounts;
+use platform_routes::pages::Pages;
 use platform_routes::state::{Draining, ServerInfo, DEFAULT_BODY_LIMIT};
 use platform_routes::store::{self, Db};
 use platform_routes::{sets, AppState, Table};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::config::{AuthProvider, Config};
+use crate::config::{AuthProvider, Config, Environment};
 use crate::listeners::{self, Inherited};
 use crate::serve::{self, Drained, ServeOptions};
 use crate::tls::{self, Tls};
@@ -39,6 +46,10 @@ pub enum StartError {
     Tls(#[from] crate::tls::TlsError),
     #[error("cannot handle SIGHUP: {0}")]
     Signal(std::io::Error),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("JWT provider: {0}")]
+    Jwt(platform_middleware::BoxError),
     #[error("start-up task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -90,12 +101,13 @@ pub async fn start(config: Config, inherited: Vec<Inherited>) -> Result<Running,
     let db_path = config.db_path.clone();
     let db: Arc<Db> = Arc::new(tokio::task::spawn_blocking(move || store::open(&db_path)).await??);
     let table = Arc::new(Table::build(sets::ALL)?);
+    let accounts = Arc::new(accounts(&config).await?);
 
     let draining = Draining::default();
     let state = Arc::new(AppState {
         db: db.clone(),
         draining: draining.clone(),
-        respond: Arc::new(JsonOrHtml),
+        respond: Arc::new(Pages),
         info: ServerInfo {
             version: env!("CARGO_PKG_VERSION"),
             auth_provider: config.auth.as_str().into(),
@@ -103,14 +115,12 @@ pub async fn start(config: Config, inherited: Vec<Inherited>) -> Result<Running,
             started: Instant::now(),
         },
         body_limit: DEFAULT_BODY_LIMIT,
+        accounts: accounts.clone(),
     });
     let limits = Arc::new(Limits::new(config.rate_limits));
     rate_limit::spawn_sweeper(limits.clone(), SWEEP_EVERY);
 
-    let mut providers: Vec<Arc<dyn Authenticate>> = Vec::new();
-    if let Some(t) = &token {
-        providers.push(Arc::new(StaticToken::new(&t.token)));
-    }
+    let providers = providers(&config, &state, token.as_ref())?;
     let fallback = (!config.auth.enforces()).then(|| Identity::owner(AuthMethod::Local));
     let routes = table.routes().count();
     let stack = crate::stack::build(
@@ -164,4 +174,57 @@ async fn serve_metrics(
     crate::metrics::start(addr, sources)
         .await
         .map_err(StartError::Metrics)
+}
+
+async fn accounts(config: &Config) -> Result<Accounts, StartError> {
+    let path = config.accounts.signing_key_path.clone();
+    let ttl = config.accounts.session_ttl;
+    let keys = tokio::task::spawn_blocking(move || keys::load_for(&path, Some(ttl))).await??;
+    Ok(Accounts {
+        sessions: Sessions::new(keys, ttl),
+        cookies: CookiePolicy {
+            domain: config.accounts.cookie_domain.clone(),
+            max_age: ttl,
+            development: config.env == Environment::Development,
+        },
+        lockout: Lockout::default(),
+    })
+}
+
+/// The provider chain, asked in order. The server token stays valid (as user "1") under every
+/// enforcing provider so operator scripts keep working; the session cookie is accepted
+/// everywhere so the browser UI works whatever the API clients use.
+fn providers(
+    config: &Config,
+    state: &Arc<AppState>,
+    token: Option<&ServerToken>,
+) -> Result<Vec<Arc<dyn Authenticate>>, StartError> {
+    let mut out: Vec<Arc<dyn Authenticate>> = Vec::new();
+    if let Some(t) = token {
+        out.push(Arc::new(StaticToken::new(&t.token)));
+    }
+    match config.auth {
+        AuthProvider::MultiUser => out.push(Arc::new(ApiTokens {
+            db: state.db.clone(),
+        })),
+        AuthProvider::Jwt => {
+            let a = &config.accounts;
+            let jwt = ExternalJwt::new(JwtSettings {
+                secret: a.jwt_secret.clone(),
+                jwks_url: a.jwt_jwks_url.clone(),
+                issuer: a.jwt_issuer.clone(),
+                audience: a.jwt_audience.clone(),
+                cache_ttl: a.auth_cache_ttl,
+                cache_max: a.auth_cache_max,
+            })
+            .map_err(StartError::Jwt)?;
+            out.push(Arc::new(jwt));
+        }
+        _ => {}
+    }
+    out.push(Arc::new(SessionCookie {
+        db: state.db.clone(),
+        accounts: state.accounts.clone(),
+    }));
+    Ok(out)
 }

@@ -11,3 +11,4 @@ pub mod serve;
 pub mod stack;
 pub mod tls;
 pub mod token;
+pub mod users_cli;

@@ -1,10 +1,11 @@
-//! The command line: `serve` (the default) and `token show|rotate`.
+//! The command line: `serve` (the default), `token show|rotate` and `user ...`.
 
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use platform_server::config::{Config, Overrides};
 use platform_server::serve::Drained;
+use platform_server::users_cli::{self, UserAction};
 use platform_server::{app, drain, listeners, logging, token};
 use sd_notify::NotifyState;
 
@@ -30,6 +31,16 @@ enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// Replace the session signing key (the old one keeps verifying until its sessions expire).
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
+    /// Manage user accounts (AUTH_PROVIDER=multi_user and the browser login).
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
 }
 
 #[derive(Subcommand)]
@@ -37,6 +48,12 @@ enum TokenAction {
     /// Print the token in use and where it comes from.
     Show,
     /// Generate a new token and save it to the deployment config.
+    Rotate,
+}
+
+#[derive(Subcommand)]
+enum KeyAction {
+    /// Retire the current signing key and generate a new one; restart the server to use it.
     Rotate,
 }
 
@@ -68,6 +85,10 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve(cli.serve)) {
         Command::Serve(args) => serve(args.into()),
         Command::Token { action } => token_command(action),
+        Command::User { action } => user_command(action),
+        Command::Key {
+            action: KeyAction::Rotate,
+        } => key_rotate(),
     }
 }
 
@@ -187,5 +208,37 @@ fn token_command(action: TokenAction) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+    }
+}
+
+fn user_command(action: UserAction) -> ExitCode {
+    let config = match Config::from_process_env(&Overrides::default()) {
+        Ok(config) => config,
+        Err(e) => return fail(e),
+    };
+    match users_cli::run(&config.db_path, action) {
+        Ok(message) => {
+            println!("{message}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+fn key_rotate() -> ExitCode {
+    let config = match Config::from_process_env(&Overrides::default()) {
+        Ok(config) => config,
+        Err(e) => return fail(e),
+    };
+    let path = &config.accounts.signing_key_path;
+    match platform_routes::accounts::keys::rotate(path) {
+        Ok(kid) => {
+            println!(
+                "new signing key {kid} in {}; restart the server to sign with it",
+                path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
     }
 }

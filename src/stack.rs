@@ -6,6 +6,7 @@ use std::sync::Arc;
 use http::{header, HeaderName, Method};
 use platform_middleware::admin::AdminTokenLayer;
 use platform_middleware::auth::{AuthLayer, Authenticate, Identity};
+use platform_middleware::csrf::CsrfLayer;
 use platform_middleware::panic::CatchPanicLayer;
 use platform_middleware::policy::SharedPolicy;
 use platform_middleware::proxy_fix::ProxyFixLayer;
@@ -61,6 +62,8 @@ pub fn build(config: &Config, parts: Parts) -> Stack {
             policy,
             respond.clone(),
         ))
+        //    Cookie-authenticated writes only from this origin.
+        .layer(CsrfLayer::new(respond.clone()))
         // 5. `/admin/*` also needs X-Admin-Token when one is configured.
         .layer(AdminTokenLayer::new(config.admin_token.as_deref(), respond))
         // 6. A lazily taken database connection, held until the response body ends.

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod client;
+pub mod csrf;
 pub mod metrics;
 pub mod panic;
 pub mod policy;

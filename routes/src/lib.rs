@@ -4,8 +4,10 @@
 //! A route set is a module with a `SET` constant whose `register` function adds its routes; the
 //! table is built from [`sets::ALL`] in one place, and a conflicting route fails start-up.
 
+pub mod accounts;
 pub mod ctx;
 pub mod error;
+pub mod pages;
 pub mod reply;
 pub mod router;
 pub mod sets;

@@ -181,6 +181,7 @@ mod tests {
                 started: std::time::Instant::now(),
             },
             body_limit: 64,
+            accounts: Arc::new(crate::accounts::test_accounts(dir.path())),
         });
         (Router::new(table, state), draining)
     }

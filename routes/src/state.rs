@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use platform_middleware::respond::SharedRespond;
 
+use crate::accounts::Accounts;
 use crate::store::Db;
 
 /// Request bodies larger than this are refused with 413 unless a route reads with its own limit.
@@ -40,4 +41,6 @@ pub struct AppState {
     pub respond: SharedRespond,
     pub info: ServerInfo,
     pub body_limit: usize,
+    /// Sessions, cookie policy and login lockout for the auth and app route sets.
+    pub accounts: Arc<Accounts>,
 }

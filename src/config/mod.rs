@@ -1,6 +1,7 @@
 //! Configuration from environment variables (names kept from the services this replaces) and
 //! command-line flags. Every variable is documented in docs/configuration.md.
 
+mod accounts;
 mod deploy;
 mod env;
 mod modes;
@@ -15,6 +16,7 @@ use ipnet::IpNet;
 use platform_middleware::proxy_fix::{Hops, TrustedProxies};
 use platform_middleware::rate_limit::Quotas;
 
+pub use accounts::AccountsConfig;
 pub use deploy::{TlsFiles, DEFAULT_METRICS_LISTEN};
 pub use env::Env;
 pub use modes::{AuthProvider, Environment, LogFormat, ServerMode};
@@ -80,6 +82,7 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// Serve HTTPS on every listener with these files.
     pub tls: Option<TlsFiles>,
+    pub accounts: AccountsConfig,
 }
 
 impl Config {
@@ -96,6 +99,13 @@ impl Config {
         let env = Env::new(lookup);
         let data_dir = PathBuf::from(env.get("DATA_DIR").unwrap_or_else(|| "./data".into()));
         let (listen, listen_explicit) = listen_addresses(&env, flags)?;
+        let auth: AuthProvider = env
+            .parse(
+                "AUTH_PROVIDER",
+                "expected none, local, static, multi_user or jwt",
+            )?
+            .unwrap_or_default();
+        let accounts = accounts::load(&env, &data_dir, auth)?;
         let config = Config {
             listen,
             listen_explicit,
@@ -103,12 +113,7 @@ impl Config {
                 .parse("ENV", "expected development or production")?
                 .unwrap_or_default(),
             mode: server_mode(&env)?,
-            auth: env
-                .parse(
-                    "AUTH_PROVIDER",
-                    "expected none, local, static, multi_user or jwt",
-                )?
-                .unwrap_or_default(),
+            auth,
             server_token: env.first(&["SERVER_AUTH_TOKEN", "WORKER_AUTH_TOKEN"]),
             deployment_config: deployment_config(&env),
             admin_token: env.get("ADMIN_TOKEN"),
@@ -134,6 +139,7 @@ impl Config {
             cors_origins: cors_origins(&env)?,
             metrics_listen: deploy::metrics_listen(&env)?,
             tls: deploy::tls(&env)?,
+            accounts,
         };
         config.validate()?;
         Ok(config)

@@ -97,7 +97,9 @@ fn aliases() {
     let c = load(&[("SERVER_AUTH_TOKEN", "s"), ("WORKER_AUTH_TOKEN", "w")]).unwrap();
     assert_eq!(c.server_token, Some(("SERVER_AUTH_TOKEN", "s".into())));
     assert_eq!(
-        load(&[("AUTH_PROVIDER", "supabase")]).unwrap().auth,
+        load(&[("AUTH_PROVIDER", "supabase"), ("JWT_SECRET", "s")])
+            .unwrap()
+            .auth,
         AuthProvider::Jwt
     );
 }
@@ -112,11 +114,21 @@ fn mode_and_provider_combinations() {
         refused(&[("SERVER_MODE", "public"), ("AUTH_PROVIDER", "static")])
             .contains("AUTH_PROVIDER=jwt")
     );
-    assert!(load(&[("SERVER_MODE", "public"), ("AUTH_PROVIDER", "jwt")]).is_ok());
+    assert!(load(&[
+        ("SERVER_MODE", "public"),
+        ("AUTH_PROVIDER", "jwt"),
+        ("JWT_SECRET", "s")
+    ])
+    .is_ok());
     assert!(refused(&[("SERVER_MODE", "private")]).contains("static, multi_user or jwt"));
     for ok in ["static", "multi_user", "jwt"] {
         assert!(
-            load(&[("SERVER_MODE", "private"), ("AUTH_PROVIDER", ok)]).is_ok(),
+            load(&[
+                ("SERVER_MODE", "private"),
+                ("AUTH_PROVIDER", ok),
+                ("JWT_SECRET", "s")
+            ])
+            .is_ok(),
             "{ok}"
         );
     }
@@ -201,4 +213,37 @@ fn tls_needs_cert_and_key_together() {
     assert!(refused(&[("TLS_CERT", "/c.pem")]).contains("TLS_KEY"));
     assert!(refused(&[("TLS_KEY", "/k.pem")]).contains("TLS_CERT"));
     assert!(refused(&[("TLS_CLIENT_CA", "/ca.pem")]).contains("TLS_CLIENT_CA"));
+}
+
+#[test]
+fn accounts_defaults_and_supabase_jwks() {
+    let c = load(&[("DATA_DIR", "/srv/p")]).unwrap().accounts;
+    assert_eq!(c.session_ttl, Duration::from_secs(86400));
+    assert_eq!(c.signing_key_path, PathBuf::from("/srv/p/signing_key.pem"));
+    assert_eq!((c.cookie_domain, c.jwt_jwks_url), (None, None));
+    let c = load(&[
+        ("AUTH_PROVIDER", "supabase"),
+        ("SUPABASE_URL", "https://abc.supabase.co/"),
+        ("SESSION_TTL", "2h"),
+    ])
+    .unwrap();
+    assert_eq!(c.auth, AuthProvider::Jwt);
+    assert_eq!(
+        c.accounts.jwt_jwks_url.as_deref(),
+        Some("https://abc.supabase.co/auth/v1/.well-known/jwks.json")
+    );
+    assert_eq!(c.accounts.session_ttl, Duration::from_secs(7200));
+}
+
+#[test]
+fn jwt_needs_a_secret_or_jwks_and_bad_values_name_the_variable() {
+    assert_eq!(
+        refused(&[("AUTH_PROVIDER", "jwt")]),
+        "AUTH_PROVIDER=jwt requires JWT_SECRET (HS256) or a JWKS URL (JWT_JWKS_URL or SUPABASE_URL)"
+    );
+    assert!(load(&[("AUTH_PROVIDER", "jwt"), ("JWT_SECRET", "x")]).is_ok());
+    assert!(refused(&[("SESSION_TTL", "soon")]).contains("SESSION_TTL"));
+    assert!(refused(&[("AUTH_CACHE_MAX", "many")]).contains("AUTH_CACHE_MAX"));
+    assert!(refused(&[("JWT_JWKS_URL", "ftp://x")]).contains("JWT_JWKS_URL"));
+    assert!(refused(&[("COOKIE_DOMAIN", "a.com; x")]).contains("COOKIE_DOMAIN"));
 }

@@ -2,9 +2,19 @@
 
 pub mod admin;
 pub mod api;
+pub mod app;
+pub mod auth;
 pub mod health;
+pub mod tokens;
 
 use crate::table::RouteSet;
 
 /// Every route set the server serves, in registration order.
-pub const ALL: &[RouteSet] = &[health::SET, api::SET, admin::SET];
+pub const ALL: &[RouteSet] = &[
+    health::SET,
+    api::SET,
+    tokens::SET,
+    auth::SET,
+    app::SET,
+    admin::SET,
+];

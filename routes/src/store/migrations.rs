@@ -4,9 +4,10 @@ use rusqlite::Connection;
 use rusqlite_migration::{Migrations, M};
 
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!(
-        "../../migrations/0001_settings.sql"
-    ))])
+    Migrations::new(vec![
+        M::up(include_str!("../../migrations/0001_settings.sql")),
+        M::up(include_str!("../../migrations/0002_accounts.sql")),
+    ])
 }
 
 /// The schema version the database is at (SQLite's `user_version`).

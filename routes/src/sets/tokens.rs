@@ -1,0 +1,97 @@
+//! API tokens for scripts: the same tokens the account page manages, as JSON.
+
+use http::{Response, StatusCode};
+use platform_middleware::auth::AuthMethod;
+use platform_middleware::body::{self, Body};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::accounts::{api_tokens, users};
+use crate::ctx::Ctx;
+use crate::error::ApiError;
+use crate::reply;
+use crate::table::{RouteSet, Routes};
+
+pub const SET: RouteSet = RouteSet {
+    name: "tokens",
+    register,
+};
+
+fn register(r: &mut Routes<'_>) {
+    r.get("/api/tokens", list);
+    r.post("/api/tokens", create);
+    r.delete("/api/tokens/{id}", revoke);
+}
+
+const NO_ACCOUNT: &str = "API tokens belong to user accounts; sign in as a user";
+
+/// The caller's user id, when the caller has (or, for the server token's user "1", gets) a row
+/// in the users table. External JWT users have none: their issuer manages their credentials.
+async fn account_id(ctx: &Ctx) -> Result<String, ApiError> {
+    let who = ctx.identity()?;
+    let owner = who.user_id == "1" && matches!(who.method, AuthMethod::Static | AuthMethod::Local);
+    let id = who.user_id.clone();
+    let found = ctx
+        .db(move |c| {
+            if users::by_id(c, &id)?.is_some() {
+                return Ok(Some(id));
+            }
+            if owner {
+                users::ensure_owner(c).map_err(ApiError::internal)?;
+                return Ok(Some(id));
+            }
+            Ok(None)
+        })
+        .await?;
+    found.ok_or_else(|| ApiError::Forbidden(NO_ACCOUNT.into()))
+}
+
+async fn list(ctx: Ctx) -> Result<Response<Body>, ApiError> {
+    let id = account_id(&ctx).await?;
+    let tokens = ctx.db(move |c| Ok(api_tokens::list(c, &id)?)).await?;
+    reply::ok(&tokens)
+}
+
+#[derive(Deserialize)]
+struct NewToken {
+    name: String,
+}
+
+async fn create(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
+    let id = account_id(&ctx).await?;
+    let new: NewToken = ctx.json().await?;
+    let name = new.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::Unprocessable(
+            "name must be 1-100 characters".into(),
+        ));
+    }
+    let (info, token) = ctx
+        .db(move |c| Ok(api_tokens::create(c, &id, &name)?))
+        .await?;
+    reply::json(
+        StatusCode::CREATED,
+        &json!({
+            "id": info.id,
+            "name": info.name,
+            "created_at": info.created_at,
+            "last_used_at": info.last_used_at,
+            "token": token,
+        }),
+    )
+}
+
+async fn revoke(ctx: Ctx) -> Result<Response<Body>, ApiError> {
+    let id = account_id(&ctx).await?;
+    let token_id = ctx.param("id").unwrap_or_default().to_owned();
+    if ctx
+        .db(move |c| Ok(api_tokens::revoke(c, &id, &token_id)?))
+        .await?
+    {
+        let mut res = Response::new(body::empty());
+        *res.status_mut() = StatusCode::NO_CONTENT;
+        Ok(res)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
