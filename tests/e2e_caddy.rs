@@ -101,6 +101,68 @@ async fn behind_caddy_the_server_sees_the_real_client_and_scheme() {
     assert!(!server.stderr().contains("6.6.6.6"), "{}", server.stderr());
 }
 
+/// A browser session through Caddy's https site: the cookie `/auth/login` sets is `Secure`
+/// (the server learns the scheme from Caddy) and comes back on `/api/*` of the same site.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cookie_set_by_auth_is_sent_back_on_the_api_through_caddy() {
+    let home = tempfile::tempdir().unwrap();
+    let mut add = command(home.path());
+    add.args(["user", "add", "ada", "--password-stdin"])
+        .env("AUTH_PROVIDER", "multi_user")
+        .stdin(std::process::Stdio::piped());
+    let mut child = add.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"correct horse battery\n").unwrap();
+    }
+    assert!(child.wait().unwrap().success(), "user add");
+    let mut cmd = command(home.path());
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        .env("AUTH_PROVIDER", "multi_user");
+    let server = Server::start(cmd);
+    let caddy = Caddy::start(Site::Https, server.addr());
+    let root = caddy.root_ca();
+    let browser = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&root).unwrap())
+        .resolve("localhost", ([127, 0, 0, 1], caddy.port).into())
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+
+    let anonymous = browser.get(caddy.url("/api/me")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let origin = caddy.url("");
+    let login = browser
+        .post(caddy.url("/auth/login"))
+        .header("origin", origin.trim_end_matches('/'))
+        .form(&[
+            ("username", "ada"),
+            ("password", "correct horse battery"),
+            ("return_to", "/app/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 302, "{:?}", login.text().await);
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("platform_token="), "{cookie}");
+    assert!(
+        cookie.contains("Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+
+    let me = browser.get(caddy.url("/api/me")).send().await.unwrap();
+    assert_eq!(me.status(), 200);
+    let me: serde_json::Value = me.json().await.unwrap();
+    assert_eq!(
+        (me["username"].as_str(), me["auth"].as_str()),
+        (Some("ada"), Some("cookie"))
+    );
+}
+
 /// Requests the access log of `server` shows for `route`.
 fn served(server: &Server, route: &str) -> usize {
     server

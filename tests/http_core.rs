@@ -198,3 +198,44 @@ async fn serves_h2c_and_several_listeners() {
         assert_eq!(res.status(), 200);
     }
 }
+
+#[tokio::test]
+async fn bad_json_is_400_with_the_position_and_big_bodies_413() {
+    let server = Builder::static_token().spawn();
+    let c = client();
+    let url = server.url("/api/tokens");
+    let (status, body) = get_json(
+        c.post(&url)
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body("{\"name\": \n oops}"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("line 2 column 2"), "{detail}");
+
+    let big = format!("{{\"name\": \"{}\"}}", "x".repeat(3 * 1024 * 1024));
+    let (status, body) = get_json(c.post(&url).bearer_auth(TOKEN).body(big)).await;
+    assert_eq!(status, 413);
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("Request body too large"),
+        "{body}"
+    );
+
+    // A good body still works afterwards: nothing was half-written.
+    let (status, body) = get_json(
+        c.post(&url)
+            .bearer_auth(TOKEN)
+            .json(&json!({ "name": "ci" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(
+        body["token"].as_str().is_some_and(|t| t.len() >= 32),
+        "{body}"
+    );
+}
