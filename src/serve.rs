@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
+use futures_util::future::{BoxFuture, FutureExt};
 use http::{header, HeaderValue, Request, Response, Version};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -22,7 +23,7 @@ use platform_middleware::client::{DirectTls, PeerAddr};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tower::util::BoxCloneSyncService;
-use tower::ServiceExt;
+use tower::Service;
 
 use crate::listeners::Listener;
 use crate::tls::Tls;
@@ -171,29 +172,35 @@ fn builder(options: &ServeOptions) -> auto::Builder<TokioExecutor> {
 
 /// The stack behind one connection: records the TCP peer (and direct TLS), boxes hyper's
 /// body, and while draining asks HTTP/1 clients to close the connection after the response.
-fn connection_service(
+/// A named service rather than a closure: `TowerToHyperService` already clones it (and so the
+/// stack) once per request and drives it to ready, so `call` need not clone again.
+#[derive(Clone)]
+struct ConnService {
     stack: Stack,
     peer: SocketAddr,
     tls: bool,
     closing: Arc<AtomicBool>,
-) -> TowerToHyperService<
-    impl tower::Service<
-            Request<Incoming>,
-            Response = Response<Body>,
-            Error = Infallible,
-            Future: Send,
-        > + Clone,
-> {
-    let service = tower::service_fn(move |req: Request<Incoming>| {
+}
+
+impl Service<Request<Incoming>> for ConnService {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.stack.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<Incoming>) -> Self::Future {
         let mut req = req.map(body::boxed);
-        req.extensions_mut().insert(PeerAddr(peer));
-        if tls {
+        req.extensions_mut().insert(PeerAddr(self.peer));
+        if self.tls {
             req.extensions_mut().insert(DirectTls);
         }
         // HTTP/2 has GOAWAY for this and forbids the header.
         let h1 = req.version() < Version::HTTP_2;
-        let closing = closing.clone();
-        let response = stack.clone().oneshot(req);
+        let closing = self.closing.clone();
+        let response = self.stack.call(req);
         async move {
             let mut res = response.await?;
             if h1 && closing.load(Ordering::Relaxed) {
@@ -202,8 +209,22 @@ fn connection_service(
             }
             Ok(res)
         }
-    });
-    TowerToHyperService::new(service)
+        .boxed()
+    }
+}
+
+fn connection_service(
+    stack: Stack,
+    peer: SocketAddr,
+    tls: bool,
+    closing: Arc<AtomicBool>,
+) -> TowerToHyperService<ConnService> {
+    TowerToHyperService::new(ConnService {
+        stack,
+        peer,
+        tls,
+        closing,
+    })
 }
 
 /// The next connection from any listener, taking them in turn so none starves.

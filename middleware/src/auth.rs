@@ -143,8 +143,11 @@ impl Authenticate for StaticToken {
 
 /// The providers, asked in order, and what to do when none accepts.
 #[derive(Clone)]
-pub struct AuthLayer {
-    providers: Arc<[Arc<dyn Authenticate>]>,
+pub struct AuthLayer(Arc<Shared>);
+
+/// Behind one `Arc`: the layer is cloned for every request.
+struct Shared {
+    providers: Vec<Arc<dyn Authenticate>>,
     /// `Some` for providers that do not enforce (`none`, `local`): the identity every request
     /// without valid credentials gets.
     fallback: Option<Identity>,
@@ -159,12 +162,12 @@ impl AuthLayer {
         policy: SharedPolicy,
         respond: SharedRespond,
     ) -> Self {
-        AuthLayer {
-            providers: providers.into(),
+        AuthLayer(Arc::new(Shared {
+            providers,
             fallback,
             policy,
             respond,
-        }
+        }))
     }
 }
 
@@ -258,10 +261,11 @@ where
     }
 
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
-        let open = meta_of(&mut req, &*self.layer.policy).public || req.method() == Method::OPTIONS;
+        let open =
+            meta_of(&mut req, &*self.layer.0.policy).public || req.method() == Method::OPTIONS;
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let layer = self.layer.clone();
+        let layer = self.layer.0.clone();
         async move {
             let (mut parts, body) = req.into_parts();
             let outcome = match resolve(&layer.providers, &parts).await {
