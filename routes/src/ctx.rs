@@ -3,10 +3,12 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
 use http::request::Parts;
 use http::{header, Request};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use platform_middleware::auth::Identity;
 use platform_middleware::body::Body;
 use platform_middleware::client::ClientInfo;
@@ -72,27 +74,32 @@ impl Ctx {
             .parts
             .headers
             .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok());
-        if declared
-            .and_then(|v| v.parse::<u64>().ok())
-            .is_some_and(|n| n > limit as u64)
-        {
-            return Err(ApiError::PayloadTooLarge { limit });
-        }
-        let body = self
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let mut body = self
             .body
             .take()
             .ok_or_else(|| ApiError::internal("request body read twice"))?
             .into_inner();
-        match Limited::new(body, limit).collect().await {
-            Ok(collected) => Ok(collected.to_bytes()),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                Err(ApiError::PayloadTooLarge { limit })
-            }
-            Err(e) => Err(ApiError::BadRequest(format!(
-                "Could not read the request body: {e}"
-            ))),
+        if declared.is_some_and(|n| n > limit as u64) {
+            discard(body).await;
+            return Err(ApiError::PayloadTooLarge { limit });
         }
+        let mut buf = BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                ApiError::BadRequest(format!("Could not read the request body: {e}"))
+            })?;
+            let Ok(data) = frame.into_data() else {
+                continue; // trailers
+            };
+            if buf.len() + data.len() > limit {
+                discard(body).await;
+                return Err(ApiError::PayloadTooLarge { limit });
+            }
+            buf.extend_from_slice(&data);
+        }
+        Ok(buf.freeze())
     }
 
     /// The whole body, within the server's default limit.
@@ -120,4 +127,23 @@ impl Ctx {
         };
         scope.run(f).await?
     }
+}
+
+/// How much of an over-limit body is read and thrown away before the 413 goes out, and for how
+/// long. A client still sending when the server closes the connection gets a reset instead of
+/// the 413; reading the rest first (within these bounds) lets it see the answer.
+const DISCARD_MAX: usize = 16 * 1024 * 1024;
+const DISCARD_TIME: Duration = Duration::from_secs(5);
+
+async fn discard(mut body: Body) {
+    let drain = async {
+        let mut seen = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, |d| d.len());
+            if seen > DISCARD_MAX {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DISCARD_TIME, drain).await;
 }
