@@ -6,29 +6,51 @@ use std::convert::Infallible;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use futures_util::future::{BoxFuture, FutureExt};
 use http::{header, HeaderValue, Request, Response, Version};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
-use platform_middleware::body::{self, Body};
+use pin_project_lite::pin_project;
+use platform_middleware::body::Body;
 use platform_middleware::client::{DirectTls, PeerAddr};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
-use tower::util::BoxCloneSyncService;
 use tower::Service;
 
 use crate::listeners::Listener;
 use crate::tls::Tls;
 
-pub type Stack = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
+/// What [`serve`] needs of the stack. `stack::build` returns its concrete type, so a request
+/// costs a clone of a few `Arc`s and its future is one value, not a box per layer.
+pub trait Stack:
+    Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send + 'static>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> Stack for S where
+    S: Service<
+            Request<Body>,
+            Response = Response<Body>,
+            Error = Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
 
 /// Connection-level settings.
 #[derive(Clone)]
@@ -60,7 +82,7 @@ pub enum Drained {
 /// so new connections are refused unless systemd holds the socket) and drains.
 pub async fn serve(
     listeners: Vec<Listener>,
-    stack: Stack,
+    stack: impl Stack,
     options: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Drained {
@@ -120,16 +142,16 @@ async fn drain(graceful: GracefulShutdown, closing: &AtomicBool, limit: Duration
 }
 
 /// One accepted connection and what serving it needs.
-struct Conn {
+struct Conn<S> {
     builder: Arc<auto::Builder<TokioExecutor>>,
-    stack: Stack,
+    stack: S,
     peer: SocketAddr,
     watcher: Watcher,
     /// Set once the server drains.
     closing: Arc<AtomicBool>,
 }
 
-impl Conn {
+impl<S: Stack> Conn<S> {
     async fn run(self, stream: TcpStream, tls: Option<Arc<TlsAcceptor>>) {
         let Some(acceptor) = tls else {
             return self.serve(stream, false).await;
@@ -170,55 +192,78 @@ fn builder(options: &ServeOptions) -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// The stack behind one connection: records the TCP peer (and direct TLS), boxes hyper's
-/// body, and while draining asks HTTP/1 clients to close the connection after the response.
-/// A named service rather than a closure: `TowerToHyperService` already clones it (and so the
-/// stack) once per request and drives it to ready, so `call` need not clone again.
+/// The stack behind one connection: records the TCP peer (and direct TLS) and while draining
+/// asks HTTP/1 clients to close the connection after the response. A named service rather than
+/// a closure: `TowerToHyperService` already clones it (and so the stack) once per request and
+/// drives it to ready, so `call` need not clone again.
 #[derive(Clone)]
-struct ConnService {
-    stack: Stack,
+struct ConnService<S> {
+    stack: S,
     peer: SocketAddr,
     tls: bool,
     closing: Arc<AtomicBool>,
 }
 
-impl Service<Request<Incoming>> for ConnService {
+impl<S: Stack> Service<Request<Incoming>> for ConnService<S> {
     type Response = Response<Body>;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response<Body>, Infallible>>;
+    type Future = CloseWhenDraining<S::Future>;
 
-    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<(), Infallible>> {
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.stack.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<Incoming>) -> Self::Future {
-        let mut req = req.map(body::boxed);
+        let mut req = req.map(Body::from);
         req.extensions_mut().insert(PeerAddr(self.peer));
         if self.tls {
             req.extensions_mut().insert(DirectTls);
         }
         // HTTP/2 has GOAWAY for this and forbids the header.
         let h1 = req.version() < Version::HTTP_2;
-        let closing = self.closing.clone();
-        let response = self.stack.call(req);
-        async move {
-            let mut res = response.await?;
-            if h1 && closing.load(Ordering::Relaxed) {
-                res.headers_mut()
-                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            }
-            Ok(res)
+        CloseWhenDraining {
+            inner: self.stack.call(req),
+            closing: h1.then(|| self.closing.clone()),
         }
-        .boxed()
     }
 }
 
-fn connection_service(
-    stack: Stack,
+pin_project! {
+    /// The stack's response, with `Connection: close` added when it completes during a drain.
+    struct CloseWhenDraining<F> {
+        #[pin]
+        inner: F,
+        closing: Option<Arc<AtomicBool>>,
+    }
+}
+
+impl<F> Future for CloseWhenDraining<F>
+where
+    F: Future<Output = Result<Response<Body>, Infallible>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut res = ready!(this.inner.poll(cx))?;
+        if this
+            .closing
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+        {
+            res.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        Poll::Ready(Ok(res))
+    }
+}
+
+fn connection_service<S: Stack>(
+    stack: S,
     peer: SocketAddr,
     tls: bool,
     closing: Arc<AtomicBool>,
-) -> TowerToHyperService<ConnService> {
+) -> TowerToHyperService<ConnService<S>> {
     TowerToHyperService::new(ConnService {
         stack,
         peer,

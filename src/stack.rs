@@ -15,7 +15,6 @@ use platform_middleware::respond::SharedRespond;
 use platform_middleware::scope::ScopeLayer;
 use platform_middleware::trace::AccessLogLayer;
 use platform_routes::{AppState, Router, Table};
-use tower::util::BoxCloneSyncService;
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -33,10 +32,10 @@ pub struct Parts {
     pub fallback: Option<Identity>,
 }
 
-pub fn build(config: &Config, parts: Parts) -> Stack {
+pub fn build(config: &Config, parts: Parts) -> impl Stack {
     let policy: SharedPolicy = parts.table.clone();
     let respond: SharedRespond = parts.state.respond.clone();
-    let service = ServiceBuilder::new()
+    ServiceBuilder::new()
         // 1. Client address, scheme, host from trusted proxies: once, before anything reads them.
         .layer(ProxyFixLayer::new(
             config.trusted_proxies.clone(),
@@ -69,8 +68,7 @@ pub fn build(config: &Config, parts: Parts) -> Stack {
         // 6. A lazily taken database connection, held until the response body ends.
         .layer(ScopeLayer::new(parts.state.db.clone()))
         // 7. The dispatch table.
-        .service(Router::new(parts.table, parts.state));
-    BoxCloneSyncService::new(service)
+        .service(Router::new(parts.table, parts.state))
 }
 
 /// Only configured origins, with credentials; never `*`.

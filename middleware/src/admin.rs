@@ -4,12 +4,12 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use futures_util::future::{BoxFuture, FutureExt};
 use http::{Request, Response, StatusCode};
 use subtle::ConstantTimeEq;
 use tower::{Layer, Service};
 
 use crate::body::Body;
+use crate::future::{self, Gate};
 use crate::respond::SharedRespond;
 
 pub const HEADER: &str = "x-admin-token";
@@ -55,12 +55,11 @@ pub fn is_admin_path(path: &str) -> bool {
 
 impl<S> Service<Request<Body>> for AdminToken<S>
 where
-    S: Service<Request<Body>, Response = Response<Body>> + Send + 'static,
-    S::Future: Send + 'static,
+    S: Service<Request<Body>, Response = Response<Body>>,
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Response<Body>, S::Error>>;
+    type Future = Gate<S::Future, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -68,10 +67,10 @@ where
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
         let Some(expected) = self.layer.token.as_deref() else {
-            return self.inner.call(req).boxed();
+            return future::pass(self.inner.call(req));
         };
         if !is_admin_path(req.uri().path()) {
-            return self.inner.call(req).boxed();
+            return future::pass(self.inner.call(req));
         }
         let refusal = match req.headers().get(HEADER) {
             None => Some(MISSING),
@@ -79,7 +78,7 @@ where
             Some(_) => Some(INVALID),
         };
         match refusal {
-            None => self.inner.call(req).boxed(),
+            None => future::pass(self.inner.call(req)),
             Some(detail) => {
                 tracing::warn!(
                     path = req.uri().path(),
@@ -91,7 +90,7 @@ where
                     .layer
                     .respond
                     .refuse(&parts, StatusCode::FORBIDDEN, detail);
-                async move { Ok(res) }.boxed()
+                future::answer(res)
             }
         }
     }

@@ -6,13 +6,24 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 use http_body::{Frame, SizeHint};
-use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Empty, Full};
+use http_body_util::{combinators::UnsyncBoxBody, BodyExt};
+use hyper::body::Incoming;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// Request and response body: boxed so streaming handlers and buffered ones share a type. A
-/// newtype rather than an alias so `Service<Request<Body>>` bounds carry no `dyn` lifetime.
-pub struct Body(UnsyncBoxBody<Bytes, BoxError>);
+/// Request and response body. The common shapes (hyper's incoming body, a buffered body, no
+/// body) are held inline; anything else is boxed, so streaming handlers and buffered ones
+/// share a type without an allocation per request for the usual case. A newtype so
+/// `Service<Request<Body>>` bounds carry no `dyn` lifetime.
+pub struct Body(Kind);
+
+enum Kind {
+    Empty,
+    /// Taken on the first poll.
+    Full(Option<Bytes>),
+    Incoming(Incoming),
+    Boxed(UnsyncBoxBody<Bytes, BoxError>),
+}
 
 impl Default for Body {
     fn default() -> Self {
@@ -26,6 +37,12 @@ impl std::fmt::Debug for Body {
     }
 }
 
+impl From<Incoming> for Body {
+    fn from(body: Incoming) -> Self {
+        Body(Kind::Incoming(body))
+    }
+}
+
 impl http_body::Body for Body {
     type Data = Bytes;
     type Error = BoxError;
@@ -34,28 +51,41 @@ impl http_body::Body for Body {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        Pin::new(&mut self.0).poll_frame(cx)
+        match &mut self.0 {
+            Kind::Empty => Poll::Ready(None),
+            Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Incoming(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+            Kind::Boxed(body) => Pin::new(body).poll_frame(cx),
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.0.is_end_stream()
+        match &self.0 {
+            Kind::Empty => true,
+            Kind::Full(bytes) => bytes.is_none(),
+            Kind::Incoming(body) => body.is_end_stream(),
+            Kind::Boxed(body) => body.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.0.size_hint()
+        match &self.0 {
+            Kind::Empty => SizeHint::with_exact(0),
+            Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            Kind::Incoming(body) => body.size_hint(),
+            Kind::Boxed(body) => body.size_hint(),
+        }
     }
 }
 
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Body(
-        Full::new(bytes.into())
-            .map_err(|e| match e {})
-            .boxed_unsync(),
-    )
+    let bytes = bytes.into();
+    // Like `http_body_util::Full`: an empty buffer is a body that has already ended.
+    Body(Kind::Full((!bytes.is_empty()).then_some(bytes)))
 }
 
 pub fn empty() -> Body {
-    boxed(Empty::new())
+    Body(Kind::Empty)
 }
 
 /// Wraps any body whose error converts into [`BoxError`].
@@ -64,7 +94,7 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    Body(body.map_err(Into::into).boxed_unsync())
+    Body(Kind::Boxed(body.map_err(Into::into).boxed_unsync()))
 }
 
 /// A JSON response from an already serialisable value.

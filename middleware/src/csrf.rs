@@ -7,13 +7,13 @@
 
 use std::task::{Context, Poll};
 
-use futures_util::future::{BoxFuture, FutureExt};
 use http::{header, HeaderMap, Method, Request, Response, StatusCode};
 use tower::{Layer, Service};
 
 use crate::auth::{AuthMethod, Identity};
 use crate::body::{self, Body};
 use crate::client::{client_of, ClientInfo};
+use crate::future::{self, Gate};
 use crate::respond::{prefers_html, SharedRespond};
 
 pub const DETAIL: &str = "Cross-site request refused";
@@ -96,12 +96,11 @@ pub fn same_origin(headers: &HeaderMap, client: &ClientInfo) -> bool {
 
 impl<S> Service<Request<Body>> for Csrf<S>
 where
-    S: Service<Request<Body>, Response = Response<Body>> + Send + 'static,
-    S::Future: Send + 'static,
+    S: Service<Request<Body>, Response = Response<Body>>,
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Response<Body>, S::Error>>;
+    type Future = Gate<S::Future, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -113,7 +112,7 @@ where
             .get::<Identity>()
             .is_some_and(|i| i.method == AuthMethod::Cookie);
         if !by_cookie || is_safe(req.method()) || same_origin(req.headers(), &client_of(&req)) {
-            return self.inner.call(req).boxed();
+            return future::pass(self.inner.call(req));
         }
         tracing::warn!(path = req.uri().path(), "cross-site request refused");
         let (parts, _) = req.into_parts();
@@ -125,7 +124,7 @@ where
         } else {
             body::detail(StatusCode::FORBIDDEN, DETAIL)
         };
-        async move { Ok(res) }.boxed()
+        future::answer(res)
     }
 }
 

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod body;
 pub mod client;
 pub mod csrf;
+pub mod future;
 pub mod metrics;
 pub mod panic;
 pub mod policy;

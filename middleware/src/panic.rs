@@ -2,11 +2,13 @@
 //! connection; the panic message goes to the log, never to the client.
 
 use std::any::Any;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures_util::future::{BoxFuture, FutureExt};
 use http::{HeaderValue, Request, Response, StatusCode};
+use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use crate::body::{self, Body};
@@ -50,12 +52,11 @@ fn message(panic: &(dyn Any + Send)) -> &str {
 
 impl<S> Service<Request<Body>> for CatchPanic<S>
 where
-    S: Service<Request<Body>, Response = Response<Body>> + Send + 'static,
-    S::Future: Send + 'static,
+    S: Service<Request<Body>, Response = Response<Body>>,
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Response<Body>, S::Error>>;
+    type Future = CatchPanicFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -67,24 +68,61 @@ where
             .extensions()
             .get::<RequestId>()
             .map(|id| id.header_value().clone());
-        let called = std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(req)));
-        async move {
-            let panic = match called {
-                Ok(fut) => match AssertUnwindSafe(fut).catch_unwind().await {
-                    Ok(result) => return result,
-                    Err(panic) => panic,
-                },
-                Err(panic) => panic,
-            };
-            let id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
-            tracing::error!(
-                request_id = id,
-                panic = message(&*panic),
-                "handler panicked"
-            );
-            Ok(internal_error(id))
+        match std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(req))) {
+            Ok(inner) => CatchPanicFuture {
+                inner: Some(inner),
+                panic: None,
+                id,
+            },
+            Err(panic) => CatchPanicFuture {
+                inner: None,
+                panic: Some(panic),
+                id,
+            },
         }
-        .boxed()
+    }
+}
+
+pin_project! {
+    /// The inner future, or the 500 for a panic in `call` or in any poll of it.
+    pub struct CatchPanicFuture<F> {
+        #[pin]
+        inner: Option<F>,
+        // Set when `call` itself panicked.
+        panic: Option<Box<dyn Any + Send>>,
+        id: Option<HeaderValue>,
+    }
+}
+
+impl<F, E> Future for CatchPanicFuture<F>
+where
+    F: Future<Output = Result<Response<Body>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let panic = match this.inner.as_pin_mut() {
+            Some(inner) => match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+                Ok(poll) => return poll,
+                Err(panic) => panic,
+            },
+            None => this
+                .panic
+                .take()
+                .unwrap_or_else(|| Box::new("response polled after the panic was answered")),
+        };
+        let id = this
+            .id
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        tracing::error!(
+            request_id = id,
+            panic = message(&*panic),
+            "handler panicked"
+        );
+        Poll::Ready(Ok(internal_error(id)))
     }
 }
 
@@ -120,5 +158,38 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(ok.status(), StatusCode::OK);
+    }
+
+    /// A service that panics before it even returns a future.
+    #[derive(Clone)]
+    struct PanicsInCall;
+
+    impl Service<Request<Body>> for PanicsInCall {
+        type Response = Response<Body>;
+        type Error = Infallible;
+        type Future = std::future::Ready<Result<Response<Body>, Infallible>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: Request<Body>) -> Self::Future {
+            panic!("panicked in call");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_call_is_a_500_too() {
+        let res = CatchPanicLayer
+            .layer(PanicsInCall)
+            .oneshot(Request::get("/").body(body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(
+            &bytes[..],
+            br#"{"detail":"Internal Server Error","request_id":"-"}"#
+        );
     }
 }

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_util::future::{BoxFuture, FutureExt};
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
@@ -19,6 +18,7 @@ use tower::{Layer, Service};
 
 use crate::body::Body;
 use crate::client::ClientInfo;
+use crate::future::{self, Gate};
 use crate::policy::{meta_of, RateClass, SharedPolicy};
 use crate::respond::SharedRespond;
 
@@ -276,12 +276,11 @@ pub struct RateLimit<S> {
 
 impl<S> Service<Request<Body>> for RateLimit<S>
 where
-    S: Service<Request<Body>, Response = Response<Body>> + Send + 'static,
-    S::Future: Send + 'static,
+    S: Service<Request<Body>, Response = Response<Body>>,
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Response<Body>, S::Error>>;
+    type Future = Gate<S::Future, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -290,12 +289,12 @@ where
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
         let meta = meta_of(&mut req, &*self.layer.policy);
         let Some(class) = meta.rate_class(req.method()) else {
-            return self.inner.call(req).boxed();
+            return future::pass(self.inner.call(req));
         };
         let client = req.extensions().get::<ClientInfo>().map(|c| c.addr);
         let client = client.unwrap_or_else(|| ClientInfo::unknown().addr);
         match self.layer.limits.check(class, client) {
-            Ok(()) => self.inner.call(req).boxed(),
+            Ok(()) => future::pass(self.inner.call(req)),
             Err(wait) => {
                 tracing::info!(client = %client, class = class.name(), "rate limited");
                 ::metrics::counter!(crate::metrics::RATE_LIMITED, "class" => class.name())
@@ -307,7 +306,7 @@ where
                         .refuse(&parts, StatusCode::TOO_MANY_REQUESTS, DETAIL);
                 res.headers_mut()
                     .insert(header::RETRY_AFTER, retry_after(wait));
-                async move { Ok(res) }.boxed()
+                future::answer(res)
             }
         }
     }

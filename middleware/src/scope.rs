@@ -2,12 +2,12 @@
 //! it back when the response body has been sent (or dropped), so a streaming response keeps
 //! its connection exactly as long as it streams. Requests that never ask take nothing.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
-use futures_util::future::{BoxFuture, FutureExt, TryFutureExt};
 use http::{Request, Response};
 use http_body::{Frame, SizeHint};
 use pin_project_lite::pin_project;
@@ -97,6 +97,11 @@ impl<P: Pool> Scope<P> {
     pub fn is_holding(&self) -> bool {
         self.inner.conn.lock().map(|c| c.is_some()).unwrap_or(true)
     }
+
+    /// Whether another handle to this scope exists.
+    fn is_shared(&self) -> bool {
+        Arc::strong_count(&self.inner) > 1
+    }
 }
 
 pub struct ScopeLayer<P> {
@@ -144,12 +149,11 @@ impl<S: Clone, P> Clone for ScopeService<S, P> {
 impl<S, P> Service<Request<Body>> for ScopeService<S, P>
 where
     S: Service<Request<Body>, Response = Response<Body>>,
-    S::Future: Send + 'static,
     P: Pool,
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Response<Body>, S::Error>>;
+    type Future = ScopeFuture<S::Future, P>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -158,17 +162,43 @@ where
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
         let scope = Scope::new(self.pool.clone());
         req.extensions_mut().insert(scope.clone());
-        self.inner
-            .call(req)
-            .map_ok(|res| {
-                res.map(|inner| {
-                    body::boxed(ScopedBody {
-                        inner,
-                        scope: Some(scope),
-                    })
+        ScopeFuture {
+            inner: self.inner.call(req),
+            scope: Some(scope),
+        }
+    }
+}
+
+pin_project! {
+    /// The inner future; hands the scope to the response body when the body may still need it.
+    pub struct ScopeFuture<F, P: Pool> {
+        #[pin]
+        inner: F,
+        scope: Option<Scope<P>>,
+    }
+}
+
+impl<F, E, P: Pool> Future for ScopeFuture<F, P>
+where
+    F: Future<Output = Result<Response<Body>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let res = ready!(this.inner.poll(cx))?;
+        let res = match this.scope.take() {
+            // A held connection is returned when the body ends; a handle still shared (moved into
+            // a streaming body) may take one later. Otherwise nothing is left to keep.
+            Some(scope) if scope.is_holding() || scope.is_shared() => res.map(|inner| {
+                body::boxed(ScopedBody {
+                    inner,
+                    scope: Some(scope),
                 })
-            })
-            .boxed()
+            }),
+            _ => res,
+        };
+        Poll::Ready(Ok(res))
     }
 }
 
@@ -249,6 +279,30 @@ mod tests {
         let res = svc.oneshot(request()).await.unwrap();
         res.into_body().collect().await.unwrap();
         assert_eq!(pool.taken.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_handle_kept_by_the_body_can_still_take_a_connection() {
+        let pool = Arc::new(Counting::default());
+        let svc =
+            ScopeLayer::new(pool.clone()).layer(service_fn(|req: Request<Body>| async move {
+                let scope = req.extensions().get::<Scope<Counting>>().unwrap().clone();
+                let stream = futures_util::stream::once(async move {
+                    scope.run(|_c| ()).await.unwrap();
+                    Ok::<_, BoxError>(Frame::data(Bytes::from_static(b"late")))
+                });
+                Ok::<_, Infallible>(Response::new(body::boxed(StreamBody::new(stream))))
+            }));
+        let res = svc.oneshot(request()).await.unwrap();
+        assert_eq!(pool.taken.load(Ordering::SeqCst), 0, "nothing taken yet");
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&bytes[..], b"late");
+        assert_eq!(pool.taken.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            pool.returned.load(Ordering::SeqCst),
+            1,
+            "returned at the end"
+        );
     }
 
     #[tokio::test]

@@ -1,14 +1,16 @@
 //! Access log: a span per request (request id, method, path, client) and one line when the
 //! response head is ready, with the route the router matched, status and latency.
 
-use std::task::{Context, Poll};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
-use futures_util::future::{BoxFuture, FutureExt};
 use http::{Request, Response};
+use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 pub use tower_http::request_id::RequestId;
-use tracing::Instrument;
+use tracing::Span;
 
 use crate::body::Body;
 use crate::client::ClientInfo;
@@ -48,13 +50,12 @@ pub struct AccessLog<S> {
 
 impl<S> Service<Request<Body>> for AccessLog<S>
 where
-    S: Service<Request<Body>, Response = Response<Body>> + Send + 'static,
-    S::Future: Send + 'static,
+    S: Service<Request<Body>, Response = Response<Body>>,
     S::Error: std::fmt::Display,
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Response<Body>, S::Error>>;
+    type Future = AccessLogFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -70,31 +71,57 @@ where
             path = req.uri().path(),
             client = client.map(tracing::field::display),
         );
-        let in_flight = metrics::InFlight::start();
-        let fut = span.in_scope(|| self.inner.call(req));
-        async move {
-            let result = fut.await;
-            drop(in_flight);
-            let elapsed = started.elapsed().as_secs_f64();
-            let latency_ms = elapsed * 1000.0;
-            match &result {
-                Ok(res) => {
-                    let matched = res.extensions().get::<MatchedRoute>();
-                    let route = matched.map_or("-", |r| r.pattern);
-                    let set = matched.map_or(metrics::NO_SET, |r| r.set);
-                    metrics::record_response(set, res.status(), elapsed);
-                    let status = res.status().as_u16();
-                    if res.status().is_server_error() {
-                        tracing::error!(status, route, latency_ms, "response");
-                    } else {
-                        tracing::info!(status, route, latency_ms, "response");
-                    }
-                }
-                Err(e) => tracing::error!(error = %e, latency_ms, "request failed"),
-            }
-            result
+        let in_flight = Some(metrics::InFlight::start());
+        let inner = span.in_scope(|| self.inner.call(req));
+        AccessLogFuture {
+            inner,
+            span,
+            started,
+            in_flight,
         }
-        .instrument(span)
-        .boxed()
+    }
+}
+
+pin_project! {
+    /// The inner future, polled inside the request's span; logs and records the response.
+    pub struct AccessLogFuture<F> {
+        #[pin]
+        inner: F,
+        span: Span,
+        started: Instant,
+        in_flight: Option<metrics::InFlight>,
+    }
+}
+
+impl<F, E> Future for AccessLogFuture<F>
+where
+    F: Future<Output = Result<Response<Body>, E>>,
+    E: std::fmt::Display,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let _entered = this.span.enter();
+        let result = ready!(this.inner.poll(cx));
+        drop(this.in_flight.take());
+        let elapsed = this.started.elapsed().as_secs_f64();
+        let latency_ms = elapsed * 1000.0;
+        match &result {
+            Ok(res) => {
+                let matched = res.extensions().get::<MatchedRoute>();
+                let route = matched.map_or("-", |r| r.pattern);
+                let set = matched.map_or(metrics::NO_SET, |r| r.set);
+                metrics::record_response(set, res.status(), elapsed);
+                let status = res.status().as_u16();
+                if res.status().is_server_error() {
+                    tracing::error!(status, route, latency_ms, "response");
+                } else {
+                    tracing::info!(status, route, latency_ms, "response");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, latency_ms, "request failed"),
+        }
+        Poll::Ready(result)
     }
 }

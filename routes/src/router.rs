@@ -2,12 +2,14 @@
 //! errors to responses. 404 and 405 (with `Allow`) come from here; HEAD runs the GET handler.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
-use futures_util::future::{BoxFuture, FutureExt};
-use http::{header, HeaderValue, Method, Request, Response};
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Body as _;
+use pin_project_lite::pin_project;
 use platform_middleware::body::{self, Body};
 use platform_middleware::trace::MatchedRoute;
 use platform_middleware::trace::RequestId;
@@ -16,7 +18,7 @@ use tower::Service;
 use crate::ctx::Ctx;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::table::Table;
+use crate::table::{HandlerFuture, Table};
 
 #[derive(Clone)]
 pub struct Router {
@@ -31,7 +33,7 @@ impl Router {
 }
 
 /// The little of a request kept to render an error after the handler consumed it.
-struct ErrorHead {
+pub struct ErrorHead {
     method: Method,
     uri: http::Uri,
     accept: Option<HeaderValue>,
@@ -71,7 +73,7 @@ impl ErrorHead {
 impl Service<Request<Body>> for Router {
     type Response = Response<Body>;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response<Body>, Infallible>>;
+    type Future = RouterFuture;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -79,7 +81,6 @@ impl Service<Request<Body>> for Router {
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
         let head = ErrorHead::of(&req);
-        let state = self.state.clone();
         let found = match self.table.paths.at(req.uri().path()) {
             Err(_) => Err(ApiError::NotFound),
             Ok(m) => {
@@ -98,7 +99,7 @@ impl Service<Request<Body>> for Router {
                             set: route.set,
                             pattern: entry.pattern,
                         };
-                        Ok((route.handler.clone(), params, matched))
+                        Ok((&route.handler, params, matched))
                     }
                 }
             }
@@ -106,23 +107,72 @@ impl Service<Request<Body>> for Router {
         let (handler, params, matched) = match found {
             Ok(found) => found,
             Err(error) => {
-                return futures_util::future::ready(Ok(head.respond(error, &state))).boxed()
+                return RouterFuture::Answered {
+                    res: Some(head.respond(error, &self.state)),
+                }
             }
         };
         let is_head = req.method() == Method::HEAD;
-        let ctx = Ctx::new(req, params, state.clone());
-        async move {
-            let mut res = match handler(ctx).await {
-                Ok(res) => res,
-                Err(error) => head.respond(error, &state),
-            };
-            if is_head {
-                strip_body(&mut res);
-            }
-            res.extensions_mut().insert(matched);
-            Ok(res)
+        let fut = handler(Ctx::new(req, params, self.state.clone()));
+        RouterFuture::Handling {
+            fut,
+            head: Some(head),
+            state: self.state.clone(),
+            is_head,
+            matched,
         }
-        .boxed()
+    }
+}
+
+pin_project! {
+    /// An answer the router gave itself (404, 405) or the handler's future, whose errors become
+    /// responses here.
+    #[project = RouterFutureProj]
+    pub enum RouterFuture {
+        Answered { res: Option<Response<Body>> },
+        Handling {
+            #[pin]
+            fut: HandlerFuture,
+            head: Option<ErrorHead>,
+            state: Arc<AppState>,
+            is_head: bool,
+            matched: MatchedRoute,
+        },
+    }
+}
+
+impl Future for RouterFuture {
+    type Output = Result<Response<Body>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let (result, head, state, is_head, matched) = match self.project() {
+            RouterFutureProj::Answered { res } => {
+                let res = res.take().unwrap_or_else(|| {
+                    body::detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+                });
+                return Poll::Ready(Ok(res));
+            }
+            RouterFutureProj::Handling {
+                fut,
+                head,
+                state,
+                is_head,
+                matched,
+            } => (ready!(fut.poll(cx)), head, state, *is_head, *matched),
+        };
+        let mut res = match (result, head.take()) {
+            (Ok(res), _) => res,
+            (Err(error), Some(head)) => head.respond(error, state),
+            // Polled again after completing: never happens with hyper or tower.
+            (Err(_), None) => {
+                body::detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+            }
+        };
+        if is_head {
+            strip_body(&mut res);
+        }
+        res.extensions_mut().insert(matched);
+        Poll::Ready(Ok(res))
     }
 }
 
