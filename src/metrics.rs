@@ -56,6 +56,7 @@ pub fn install() -> Result<PrometheusHandle, String> {
         .build_recorder();
     let handle = recorder.handle();
     metrics::set_global_recorder(recorder).map_err(|e| e.to_string())?;
+    platform_middleware::metrics::enable();
     describe();
     let handle = HANDLE.get_or_init(|| handle).clone();
     let upkeep = handle.clone();

@@ -4,16 +4,20 @@
 //! Providers plug in without touching the layer: the static server token lives here; session
 //! cookies, per-user API tokens and JWTs are implemented by the route crate.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
-use futures_util::future::{self, BoxFuture, FutureExt};
+use futures_util::future::{self, BoxFuture, Either, Ready};
 use http::request::Parts;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use subtle::ConstantTimeEq;
 use tower::{Layer, Service};
 
-use crate::body::{Body, BoxError};
+use pin_project_lite::pin_project;
+
+use crate::body::{self, Body, BoxError};
 use crate::policy::{meta_of, SharedPolicy};
 use crate::respond::SharedRespond;
 
@@ -102,22 +106,52 @@ impl From<Identity> for Authenticated {
     }
 }
 
-/// A credential resolver. `Ok(None)` means "not mine": the next provider is asked.
+/// What a provider says about a credential: `Ok(None)` means "not mine", and the next provider
+/// is asked.
+pub type Verdict = Result<Option<Authenticated>, BoxError>;
+
+/// A provider's answer: at once (a token compared in memory, no cookie at all), or later when it
+/// needs the database or the network. Most requests are decided without an allocation.
+pub enum Check {
+    Ready(Verdict),
+    /// Owns what it needs, so the request can move on while it runs.
+    Later(BoxFuture<'static, Verdict>),
+}
+
+impl Check {
+    pub fn later(fut: impl Future<Output = Verdict> + Send + 'static) -> Self {
+        Check::Later(Box::pin(fut))
+    }
+}
+
+/// `check.await` waits for the answer whichever way it comes.
+impl std::future::IntoFuture for Check {
+    type Output = Verdict;
+    type IntoFuture = Either<Ready<Verdict>, BoxFuture<'static, Verdict>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        match self {
+            Check::Ready(verdict) => Either::Left(future::ready(verdict)),
+            Check::Later(fut) => Either::Right(fut),
+        }
+    }
+}
+
+impl From<Verdict> for Check {
+    fn from(verdict: Verdict) -> Self {
+        Check::Ready(verdict)
+    }
+}
+
+/// A credential resolver, asked in order by the auth layer.
 pub trait Authenticate: Send + Sync + 'static {
     /// Resolves `Authorization: Bearer <token>`.
-    fn bearer<'a>(
-        &'a self,
-        token: &'a str,
-        req: &'a Parts,
-    ) -> BoxFuture<'a, Result<Option<Authenticated>, BoxError>>;
+    fn bearer(&self, token: &str, req: &Parts) -> Check;
 
     /// Resolves credentials carried elsewhere (a session cookie) when no `Authorization`
     /// header was sent.
-    fn ambient<'a>(
-        &'a self,
-        _req: &'a Parts,
-    ) -> BoxFuture<'a, Result<Option<Authenticated>, BoxError>> {
-        future::ready(Ok(None)).boxed()
+    fn ambient(&self, _req: &Parts) -> Check {
+        Check::Ready(Ok(None))
     }
 }
 
@@ -131,13 +165,9 @@ impl StaticToken {
 }
 
 impl Authenticate for StaticToken {
-    fn bearer<'a>(
-        &'a self,
-        token: &'a str,
-        _req: &'a Parts,
-    ) -> BoxFuture<'a, Result<Option<Authenticated>, BoxError>> {
+    fn bearer(&self, token: &str, _req: &Parts) -> Check {
         let ok = bool::from(token.as_bytes().ct_eq(&self.0));
-        future::ready(Ok(ok.then(|| Identity::owner(AuthMethod::Static).into()))).boxed()
+        Check::Ready(Ok(ok.then(|| Identity::owner(AuthMethod::Static).into())))
     }
 }
 
@@ -223,28 +253,123 @@ fn bearer_token(value: &HeaderValue) -> Result<&str, Refusal> {
     }
 }
 
+/// How far resolving got without waiting.
+enum Resolved {
+    Done(Result<Result<Authenticated, Refusal>, BoxError>),
+    /// Provider `next - 1` answered `Check::Later` with `pending`; the rest are asked after it.
+    Waiting {
+        pending: BoxFuture<'static, Verdict>,
+        next: usize,
+    },
+}
+
+/// Asks the providers from `from` on, until one decides or one needs to wait.
+fn resolve_now(providers: &[Arc<dyn Authenticate>], parts: &Parts, from: usize) -> Resolved {
+    let token = match parts.headers.get(header::AUTHORIZATION).map(bearer_token) {
+        Some(Err(refusal)) => return Resolved::Done(Ok(Err(refusal))),
+        Some(Ok(token)) => Some(token),
+        None => None,
+    };
+    for (i, p) in providers.iter().enumerate().skip(from) {
+        let check = match token {
+            Some(token) => p.bearer(token, parts),
+            None => p.ambient(parts),
+        };
+        match check {
+            Check::Ready(Ok(None)) => continue,
+            Check::Ready(Ok(Some(found))) => return Resolved::Done(Ok(Ok(found))),
+            Check::Ready(Err(e)) => return Resolved::Done(Err(e)),
+            Check::Later(pending) => {
+                return Resolved::Waiting {
+                    pending,
+                    next: i + 1,
+                }
+            }
+        }
+    }
+    let refusal = if token.is_some() {
+        Refusal::Invalid
+    } else {
+        Refusal::Missing
+    };
+    Resolved::Done(Ok(Err(refusal)))
+}
+
+/// Resolves to the end, waiting for providers as needed.
 async fn resolve(
     providers: &[Arc<dyn Authenticate>],
     parts: &Parts,
+    mut resolved: Resolved,
 ) -> Result<Result<Authenticated, Refusal>, BoxError> {
-    let Some(header) = parts.headers.get(header::AUTHORIZATION) else {
-        for p in providers {
-            if let Some(found) = p.ambient(parts).await? {
-                return Ok(Ok(found));
-            }
-        }
-        return Ok(Err(Refusal::Missing));
-    };
-    let token = match bearer_token(header) {
-        Ok(token) => token,
-        Err(refusal) => return Ok(Err(refusal)),
-    };
-    for p in providers {
-        if let Some(found) = p.bearer(token, parts).await? {
-            return Ok(Ok(found));
+    loop {
+        match resolved {
+            Resolved::Done(outcome) => return outcome,
+            Resolved::Waiting { pending, next } => match pending.await? {
+                Some(found) => return Ok(Ok(found)),
+                None => resolved = resolve_now(providers, parts, next),
+            },
         }
     }
-    Ok(Err(Refusal::Invalid))
+}
+
+/// What the layer does with a request once its credentials are resolved.
+enum Decision {
+    /// On to the inner service with the identity attached, and a `Set-Cookie` to add.
+    Pass(Parts, Option<HeaderValue>),
+    Refuse(Response<Body>),
+}
+
+impl Shared {
+    /// The request with its identity attached and the `Set-Cookie` to add to the response, or
+    /// the refusal to answer with.
+    fn decide(
+        &self,
+        outcome: Result<Result<Authenticated, Refusal>, BoxError>,
+        open: bool,
+        mut parts: Parts,
+    ) -> Decision {
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                tracing::error!(error = %error, "authentication provider failed");
+                let status = StatusCode::INTERNAL_SERVER_ERROR;
+                return Decision::Refuse(self.respond.refuse(
+                    &parts,
+                    status,
+                    "Internal Server Error",
+                ));
+            }
+        };
+        let found = match (outcome, &self.fallback) {
+            (Ok(found), _) => Some(found),
+            (Err(_), Some(fallback)) => Some(fallback.clone().into()),
+            (Err(_), None) if open => None,
+            (Err(refusal), None) => return Decision::Refuse(self.refuse(&parts, refusal)),
+        };
+        let set_cookie = match found {
+            Some(found) => {
+                parts.extensions.insert(found.identity);
+                found.set_cookie
+            }
+            None => None,
+        };
+        Decision::Pass(parts, set_cookie)
+    }
+
+    fn refuse(&self, parts: &Parts, refusal: Refusal) -> Response<Body> {
+        tracing::info!(
+            path = parts.uri.path(),
+            reason = refusal.detail(),
+            "authentication refused"
+        );
+        ::metrics::counter!(crate::metrics::AUTH_REFUSED, "reason" => refusal.label()).increment(1);
+        let mut res = self
+            .respond
+            .refuse(parts, StatusCode::UNAUTHORIZED, refusal.detail());
+        res.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        res
+    }
 }
 
 impl<S> Service<Request<Body>> for Auth<S>
@@ -254,62 +379,101 @@ where
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Response<Body>, S::Error>>;
+    type Future = AuthFuture<S::Future, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
-        let open =
-            meta_of(&mut req, &*self.layer.0.policy).public || req.method() == Method::OPTIONS;
+        let shared = &self.layer.0;
+        let open = meta_of(&mut req, &*shared.policy).public || req.method() == Method::OPTIONS;
+        let (parts, body) = req.into_parts();
+        let resolved = resolve_now(&shared.providers, &parts, 0);
+        let Resolved::Done(outcome) = resolved else {
+            return AuthFuture::Waiting {
+                fut: self.wait(resolved, open, parts, body),
+            };
+        };
+        match shared.decide(outcome, open, parts) {
+            Decision::Refuse(refusal) => AuthFuture::Refused { res: Some(refusal) },
+            Decision::Pass(parts, set_cookie) => AuthFuture::Passed {
+                fut: self.inner.call(Request::from_parts(parts, body)),
+                set_cookie,
+            },
+        }
+    }
+}
+
+impl<S> Auth<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    /// The rare path: a provider needs the database or the network before the request goes on.
+    fn wait(
+        &mut self,
+        resolved: Resolved,
+        open: bool,
+        parts: Parts,
+        body: Body,
+    ) -> BoxFuture<'static, Result<Response<Body>, S::Error>> {
+        // The ready clone stays; the one driven to ready goes with the request (tower's rule).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let layer = self.layer.0.clone();
-        async move {
-            let (mut parts, body) = req.into_parts();
-            let outcome = match resolve(&layer.providers, &parts).await {
-                Ok(outcome) => outcome,
-                Err(error) => {
-                    tracing::error!(error = %error, "authentication provider failed");
-                    let status = StatusCode::INTERNAL_SERVER_ERROR;
-                    return Ok(layer
-                        .respond
-                        .refuse(&parts, status, "Internal Server Error"));
-                }
+        let shared = self.layer.0.clone();
+        Box::pin(async move {
+            let outcome = resolve(&shared.providers, &parts, resolved).await;
+            let (parts, set_cookie) = match shared.decide(outcome, open, parts) {
+                Decision::Pass(parts, set_cookie) => (parts, set_cookie),
+                Decision::Refuse(refusal) => return Ok(refusal),
             };
-            let found = match (outcome, &layer.fallback) {
-                (Ok(found), _) => Some(found),
-                (Err(_), Some(fallback)) => Some(fallback.clone().into()),
-                (Err(_), None) if open => None,
-                (Err(refusal), None) => {
-                    tracing::info!(
-                        path = parts.uri.path(),
-                        reason = refusal.detail(),
-                        "authentication refused"
-                    );
-                    ::metrics::counter!(crate::metrics::AUTH_REFUSED, "reason" => refusal.label())
-                        .increment(1);
-                    let mut res =
-                        layer
-                            .respond
-                            .refuse(&parts, StatusCode::UNAUTHORIZED, refusal.detail());
-                    res.headers_mut()
-                        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-                    return Ok(res);
-                }
-            };
-            let set_cookie = found.as_ref().and_then(|f| f.set_cookie.clone());
-            if let Some(found) = found {
-                parts.extensions.insert(found.identity);
-            }
             let mut res = inner.call(Request::from_parts(parts, body)).await?;
-            if let Some(cookie) = set_cookie {
-                res.headers_mut().append(header::SET_COOKIE, cookie);
-            }
+            add_cookie(&mut res, set_cookie);
             Ok(res)
+        })
+    }
+}
+
+fn add_cookie(res: &mut Response<Body>, cookie: Option<HeaderValue>) {
+    if let Some(cookie) = cookie {
+        res.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+}
+
+pin_project! {
+    /// Decided at once (refused, or passed on with the identity attached), or waiting for a
+    /// provider.
+    #[project = AuthFutureProj]
+    pub enum AuthFuture<F, E> {
+        Refused { res: Option<Response<Body>> },
+        Passed {
+            #[pin]
+            fut: F,
+            set_cookie: Option<HeaderValue>,
+        },
+        Waiting { fut: BoxFuture<'static, Result<Response<Body>, E>> },
+    }
+}
+
+impl<F, E> Future for AuthFuture<F, E>
+where
+    F: Future<Output = Result<Response<Body>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            AuthFutureProj::Refused { res } => Poll::Ready(Ok(res
+                .take()
+                .unwrap_or_else(|| body::detail(StatusCode::UNAUTHORIZED, INVALID)))),
+            AuthFutureProj::Passed { fut, set_cookie } => {
+                let mut res = ready!(fut.poll(cx))?;
+                add_cookie(&mut res, set_cookie.take());
+                Poll::Ready(Ok(res))
+            }
+            AuthFutureProj::Waiting { fut } => fut.as_mut().poll(cx),
         }
-        .boxed()
     }
 }
 
@@ -416,17 +580,10 @@ mod tests {
 
     struct Renewing;
     impl Authenticate for Renewing {
-        fn bearer<'a>(
-            &'a self,
-            _: &'a str,
-            _: &'a Parts,
-        ) -> BoxFuture<'a, Result<Option<Authenticated>, BoxError>> {
-            future::ready(Ok(None)).boxed()
+        fn bearer(&self, _: &str, _: &Parts) -> Check {
+            Check::Ready(Ok(None))
         }
-        fn ambient<'a>(
-            &'a self,
-            req: &'a Parts,
-        ) -> BoxFuture<'a, Result<Option<Authenticated>, BoxError>> {
+        fn ambient(&self, req: &Parts) -> Check {
             let found = req.headers.get("cookie").map(|_| Authenticated {
                 identity: Identity {
                     user_id: "7".into(),
@@ -436,7 +593,8 @@ mod tests {
                 },
                 set_cookie: Some(HeaderValue::from_static("s=renewed")),
             });
-            future::ready(Ok(found)).boxed()
+            // Answered later, as a provider that looks the session up would.
+            Check::later(async move { Ok(found) })
         }
     }
 

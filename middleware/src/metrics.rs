@@ -1,9 +1,23 @@
-//! Request metrics, recorded through the `metrics` facade: without an installed recorder
-//! (unit tests, `METRICS_LISTEN=off`) every call is a cheap no-op. Label values are
-//! `&'static str` on the hot path so recording allocates nothing for common statuses.
+//! Request metrics, recorded through the `metrics` facade. Until [`enable`] is called (it is
+//! not with `METRICS_LISTEN=off`, nor in unit tests) the per-request calls return before
+//! building any key. Label values are `&'static str` so recording allocates nothing for
+//! common statuses.
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ::metrics::SharedString;
 use http::StatusCode;
+
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Turns per-request recording on; call once a recorder is installed.
+pub fn enable() {
+    ENABLED.store(true, Ordering::Relaxed);
+}
+
+fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
 
 pub const REQUESTS_TOTAL: &str = "http_requests_total";
 pub const REQUEST_DURATION: &str = "http_request_duration_seconds";
@@ -16,23 +30,31 @@ pub const NO_SET: &str = "none";
 
 /// Counts one request in flight until dropped, whatever way the request ends.
 #[must_use]
-pub struct InFlight(());
+pub struct InFlight(bool);
 
 impl InFlight {
     pub fn start() -> Self {
-        ::metrics::gauge!(IN_FLIGHT).increment(1.0);
-        InFlight(())
+        let on = enabled();
+        if on {
+            ::metrics::gauge!(IN_FLIGHT).increment(1.0);
+        }
+        InFlight(on)
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        ::metrics::gauge!(IN_FLIGHT).decrement(1.0);
+        if self.0 {
+            ::metrics::gauge!(IN_FLIGHT).decrement(1.0);
+        }
     }
 }
 
 /// Records a finished request of route set `set`.
 pub fn record_response(set: &'static str, status: StatusCode, seconds: f64) {
+    if !enabled() {
+        return;
+    }
     ::metrics::counter!(REQUESTS_TOTAL, "set" => set, "status" => status_label(status))
         .increment(1);
     ::metrics::histogram!(REQUEST_DURATION, "set" => set).record(seconds);

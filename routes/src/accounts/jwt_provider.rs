@@ -4,14 +4,13 @@
 //! cached briefly so a busy client does not cost a signature check per request.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::future::{BoxFuture, FutureExt};
 use http::request::Parts;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
-use platform_middleware::auth::{AuthMethod, Authenticate, Authenticated, Identity, Role};
+use platform_middleware::auth::{AuthMethod, Authenticate, Check, Identity, Role};
 use platform_middleware::body::BoxError;
 use serde::Deserialize;
 use tokio::sync::RwLock;
@@ -93,7 +92,11 @@ impl Jwks {
     }
 }
 
-pub struct ExternalJwt {
+/// The provider; cloning shares the key set and the cache.
+#[derive(Clone)]
+pub struct ExternalJwt(Arc<Verifier>);
+
+struct Verifier {
     settings: JwtSettings,
     http: reqwest::Client,
     jwks: RwLock<Jwks>,
@@ -105,7 +108,7 @@ impl ExternalJwt {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()?;
-        Ok(ExternalJwt {
+        Ok(ExternalJwt(Arc::new(Verifier {
             settings,
             http,
             jwks: RwLock::new(Jwks {
@@ -113,9 +116,16 @@ impl ExternalJwt {
                 fetches: Default::default(),
             }),
             cache: Mutex::new(HashMap::new()),
-        })
+        })))
     }
 
+    /// The identity of a valid token, `None` for one that is not (or not ours).
+    pub async fn validate(&self, token: &str) -> Result<Option<Identity>, BoxError> {
+        self.0.validate(token).await
+    }
+}
+
+impl Verifier {
     fn validation(&self, alg: Algorithm) -> Validation {
         let mut v = Validation::new(alg);
         v.leeway = LEEWAY_SECS;
@@ -248,13 +258,15 @@ fn find_in(set: &JwkSet, alg: Algorithm, kid: Option<&str>) -> Option<DecodingKe
     DecodingKey::from_jwk(jwk).ok()
 }
 
+/// A token seen before answers at once from the cache; others are verified (fetching keys
+/// when needed) after the call returns.
 impl Authenticate for ExternalJwt {
-    fn bearer<'a>(
-        &'a self,
-        token: &'a str,
-        _req: &'a Parts,
-    ) -> BoxFuture<'a, Result<Option<Authenticated>, BoxError>> {
-        async move { Ok(self.validate(token).await?.map(Into::into)) }.boxed()
+    fn bearer(&self, token: &str, _req: &Parts) -> Check {
+        if let Some(identity) = self.0.cached(&sha256_hex(token)) {
+            return Check::Ready(Ok(Some(identity.into())));
+        }
+        let (this, token) = (self.clone(), token.to_owned());
+        Check::later(async move { Ok(this.validate(&token).await?.map(Into::into)) })
     }
 }
 
@@ -302,7 +314,7 @@ mod tests {
             ("u-1", Role::User, AuthMethod::Jwt)
         );
         assert_eq!(id.username.as_deref(), Some("a@example.com"));
-        assert!(p.cached(&sha256_hex(&t)).is_some());
+        assert!(p.0.cached(&sha256_hex(&t)).is_some());
     }
 
     #[tokio::test]

@@ -3,9 +3,8 @@
 
 use std::sync::Arc;
 
-use futures_util::future::{BoxFuture, FutureExt};
 use http::request::Parts;
-use platform_middleware::auth::{AuthMethod, Authenticate, Authenticated, Identity};
+use platform_middleware::auth::{AuthMethod, Authenticate, Authenticated, Check, Identity};
 use platform_middleware::body::BoxError;
 use platform_middleware::client::ClientInfo;
 use platform_middleware::scope::Pool;
@@ -44,33 +43,33 @@ pub struct SessionCookie {
 }
 
 impl Authenticate for SessionCookie {
-    fn bearer<'a>(
-        &'a self,
-        _token: &'a str,
-        _req: &'a Parts,
-    ) -> BoxFuture<'a, Result<Option<Authenticated>, BoxError>> {
-        futures_util::future::ready(Ok(None)).boxed()
+    fn bearer(&self, _token: &str, _req: &Parts) -> Check {
+        Check::Ready(Ok(None))
     }
 
-    fn ambient<'a>(
-        &'a self,
-        req: &'a Parts,
-    ) -> BoxFuture<'a, Result<Option<Authenticated>, BoxError>> {
-        async move {
-            let Some(claims) = cookies::read(req).and_then(|t| self.accounts.sessions.verify(t))
-            else {
-                return Ok(None);
-            };
-            let accounts = self.accounts.clone();
-            let found = blocking(&self.db, move |c| {
+    /// Without a validly signed cookie this answers at once; the session is looked up only for
+    /// one that is.
+    fn ambient(&self, req: &Parts) -> Check {
+        let Some(claims) = cookies::read(req).and_then(|t| self.accounts.sessions.verify(t)) else {
+            return Check::Ready(Ok(None));
+        };
+        let client = req
+            .extensions
+            .get::<ClientInfo>()
+            .cloned()
+            .unwrap_or_else(ClientInfo::unknown);
+        let (db, accounts) = (self.db.clone(), self.accounts.clone());
+        Check::later(async move {
+            let renewing = accounts.clone();
+            let found = blocking(&db, move |c| {
                 if !sessions::is_live(c, &claims.jti)? {
                     return Ok(None);
                 }
                 let Some(user) = users::by_id(c, &claims.sub)?.filter(User::is_active) else {
                     return Ok(None);
                 };
-                let renewed = if accounts.sessions.needs_renewal(&claims) {
-                    Some(accounts.sessions.issue(c, &user)?.0)
+                let renewed = if renewing.sessions.needs_renewal(&claims) {
+                    Some(renewing.sessions.issue(c, &user)?.0)
                 } else {
                     None
                 };
@@ -80,17 +79,11 @@ impl Authenticate for SessionCookie {
             let Some((user, renewed)) = found else {
                 return Ok(None);
             };
-            let client = req
-                .extensions
-                .get::<ClientInfo>()
-                .cloned()
-                .unwrap_or_else(ClientInfo::unknown);
             Ok(Some(Authenticated {
                 identity: identity(&user, AuthMethod::Cookie),
-                set_cookie: renewed.and_then(|t| self.accounts.cookies.set(&t, &client)),
+                set_cookie: renewed.and_then(|t| accounts.cookies.set(&t, &client)),
             }))
-        }
-        .boxed()
+        })
     }
 }
 
@@ -100,17 +93,12 @@ pub struct ApiTokens {
 }
 
 impl Authenticate for ApiTokens {
-    fn bearer<'a>(
-        &'a self,
-        token: &'a str,
-        _req: &'a Parts,
-    ) -> BoxFuture<'a, Result<Option<Authenticated>, BoxError>> {
-        let token = token.to_owned();
-        async move {
-            let user = blocking(&self.db, move |c| Ok(api_tokens::resolve(c, &token)?)).await?;
+    fn bearer(&self, token: &str, _req: &Parts) -> Check {
+        let (db, token) = (self.db.clone(), token.to_owned());
+        Check::later(async move {
+            let user = blocking(&db, move |c| Ok(api_tokens::resolve(c, &token)?)).await?;
             Ok(user.map(|u| identity(&u, AuthMethod::Token).into()))
-        }
-        .boxed()
+        })
     }
 }
 
