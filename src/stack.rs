@@ -13,11 +13,11 @@ use platform_middleware::proxy_fix::ProxyFixLayer;
 use platform_middleware::rate_limit::{Limits, RateLimitLayer};
 use platform_middleware::respond::SharedRespond;
 use platform_middleware::scope::ScopeLayer;
-use platform_middleware::trace::AccessLogLayer;
+use platform_middleware::trace::{AccessLogLayer, MakeRequestUuid};
 use platform_routes::{AppState, Router, Table};
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::config::Config;
 use crate::serve::Stack;

@@ -2,6 +2,7 @@
 
 use http::Response;
 use platform_middleware::body::Body;
+use serde::Serialize;
 use serde_json::json;
 
 use crate::ctx::Ctx;
@@ -19,15 +20,24 @@ fn register(r: &mut Routes<'_>) {
     r.get("/api/client", client);
 }
 
+/// The body of `/api/me`; fields in the order the old server sent them (alphabetical).
+#[derive(Serialize)]
+struct Me<'a> {
+    auth: &'static str,
+    role: &'static str,
+    user_id: &'a str,
+    username: Option<&'a str>,
+}
+
 /// The caller as the auth layer resolved them.
 async fn me(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let who = ctx.identity()?;
-    reply::ok(&json!({
-        "user_id": who.user_id,
-        "username": who.username,
-        "role": who.role.as_str(),
-        "auth": who.method.as_str(),
-    }))
+    reply::ok(&Me {
+        auth: who.method.as_str(),
+        role: who.role.as_str(),
+        user_id: &who.user_id,
+        username: who.username.as_deref(),
+    })
 }
 
 /// What the server believes about the caller's connection after ProxyFix: lets operators check
