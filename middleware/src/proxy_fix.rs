@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::uri::{Authority, Scheme};
-use http::{header, HeaderMap, Request};
+use http::{header, HeaderMap, HeaderName, Request};
 use ipnet::IpNet;
 use tower::{Layer, Service};
 
@@ -115,6 +115,13 @@ where
     }
 }
 
+// Parsed once: looking a header up by `&str` parses the name on every request.
+const X_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+const X_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
+
 /// Computes the [`ClientInfo`] of a request; untrusted peers get exactly what the TCP
 /// connection and `Host` header say.
 pub fn resolve<B>(req: &Request<B>, trusted: &TrustedProxies, hops: &Hops) -> ClientInfo {
@@ -131,26 +138,26 @@ pub fn resolve<B>(req: &Request<B>, trusted: &TrustedProxies, hops: &Hops) -> Cl
         return info;
     }
     let headers = req.headers();
-    if let Some(ip) = nth_from_right(headers, "x-forwarded-for", hops.x_for).and_then(parse_for) {
+    if let Some(ip) = nth_from_right(headers, &X_FOR, hops.x_for).and_then(parse_for) {
         info.addr = ip;
     }
     if let Some(scheme) =
-        nth_from_right(headers, "x-forwarded-proto", hops.x_proto).and_then(parse_proto)
+        nth_from_right(headers, &X_PROTO, hops.x_proto).and_then(parse_proto)
     {
         info.scheme = scheme;
     }
     if let Some(host) =
-        nth_from_right(headers, "x-forwarded-host", hops.x_host).and_then(parse_host)
+        nth_from_right(headers, &X_HOST, hops.x_host).and_then(parse_host)
     {
         info.host = Some(host);
     }
     if let Some(port) =
-        nth_from_right(headers, "x-forwarded-port", hops.x_port).and_then(|v| v.parse().ok())
+        nth_from_right(headers, &X_PORT, hops.x_port).and_then(|v| v.parse().ok())
     {
         info.port = Some(port);
     }
     if let Some(prefix) =
-        nth_from_right(headers, "x-forwarded-prefix", hops.x_prefix).and_then(parse_prefix)
+        nth_from_right(headers, &X_PREFIX, hops.x_prefix).and_then(parse_prefix)
     {
         info.prefix = prefix;
     }
@@ -169,7 +176,7 @@ fn direct_host<B>(req: &Request<B>) -> Option<String> {
 
 /// The `n`th comma-separated value from the right across every line of `name`; `None` when
 /// `n` is 0, the header is absent or has fewer than `n` values, or is not visible ASCII.
-fn nth_from_right<'a>(headers: &'a HeaderMap, name: &str, n: usize) -> Option<&'a str> {
+fn nth_from_right<'a>(headers: &'a HeaderMap, name: &HeaderName, n: usize) -> Option<&'a str> {
     if n == 0 {
         return None;
     }
