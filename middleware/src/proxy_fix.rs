@@ -141,24 +141,16 @@ pub fn resolve<B>(req: &Request<B>, trusted: &TrustedProxies, hops: &Hops) -> Cl
     if let Some(ip) = nth_from_right(headers, &X_FOR, hops.x_for).and_then(parse_for) {
         info.addr = ip;
     }
-    if let Some(scheme) =
-        nth_from_right(headers, &X_PROTO, hops.x_proto).and_then(parse_proto)
-    {
+    if let Some(scheme) = nth_from_right(headers, &X_PROTO, hops.x_proto).and_then(parse_proto) {
         info.scheme = scheme;
     }
-    if let Some(host) =
-        nth_from_right(headers, &X_HOST, hops.x_host).and_then(parse_host)
-    {
+    if let Some(host) = nth_from_right(headers, &X_HOST, hops.x_host).and_then(parse_host) {
         info.host = Some(host);
     }
-    if let Some(port) =
-        nth_from_right(headers, &X_PORT, hops.x_port).and_then(|v| v.parse().ok())
-    {
+    if let Some(port) = nth_from_right(headers, &X_PORT, hops.x_port).and_then(|v| v.parse().ok()) {
         info.port = Some(port);
     }
-    if let Some(prefix) =
-        nth_from_right(headers, &X_PREFIX, hops.x_prefix).and_then(parse_prefix)
-    {
+    if let Some(prefix) = nth_from_right(headers, &X_PREFIX, hops.x_prefix).and_then(parse_prefix) {
         info.prefix = prefix;
     }
     info
