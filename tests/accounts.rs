@@ -85,7 +85,7 @@ async fn session_jwt_has_the_claims_and_verifies_against_jwks() {
         claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
         86400
     );
-    let key_file = server.dir.path().join("signing_key.pem");
+    let key_file = server.data_dir().join("signing_key.pem");
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(key_file).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
@@ -188,7 +188,7 @@ async fn cookie_domain_and_secure_behind_a_trusted_https_proxy() {
     // Never a Domain for localhost, which browsers would refuse.
     let res = client()
         .post(server.url("/auth/login"))
-        .header("host", format!("localhost:{}", server.addr.port()))
+        .header("host", format!("localhost:{}", server.addr().port()))
         .form(&form)
         .send()
         .await
@@ -529,7 +529,7 @@ async fn user_cli_import_keeps_ids_and_token_hashes() {
         "users:\n  grace:\n    user_id: \"1234\"\n    username: grace\n    role: admin\n    token_hash: {hash}\n    created_at: '2024-01-02T03:04:05'\n  linus:\n    user_id: u-2\n    username: linus\n    role: user\n    token_hash: {}\n",
         hex::encode(sha2::Sha256::digest(b"other"))
     );
-    let file = server.dir.path().join("users.yaml");
+    let file = server.data_dir().join("users.yaml");
     std::fs::write(&file, yaml).unwrap();
     let out = server.cli(&["user", "import", file.to_str().unwrap()], None);
     assert!(out.status.success(), "{out:?}");
@@ -680,7 +680,7 @@ async fn a_rotated_key_keeps_verifying_its_sessions() {
         ("SERVER_AUTH_TOKEN", SERVER_TOKEN),
     ];
     // Restart on the same data directory.
-    let dir = server.dir.path().to_owned();
+    let dir = server.data_dir().to_owned();
     let mut restarted = Server::builder();
     for (k, v) in env {
         restarted = restarted.env(k, v);

@@ -132,7 +132,7 @@ fn serves_a_socket_passed_as_fd_3() {
     unsafe {
         cmd.pre_exec(move || pass_as_fd3(fd));
     }
-    let server = Server::adopt(cmd.spawn().unwrap(), dir);
+    let server = Server::adopt(cmd.spawn().unwrap(), Some(dir));
     // Only the passed socket is served: the default 127.0.0.1:7777 was not bound.
     assert_eq!(server.addrs, vec![addr]);
     assert!(server.stdout().contains("(worker)"), "{}", server.stdout());
@@ -180,7 +180,7 @@ fn notifies_systemd_ready_after_binding_and_stopping_on_drain() {
     cmd.env("NOTIFY_SOCKET", &sock_path)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut server = Server::adopt(cmd.spawn().unwrap(), home);
+    let mut server = Server::adopt(cmd.spawn().unwrap(), Some(home));
 
     let mut buf = [0u8; 512];
     let n = notify.recv(&mut buf).unwrap();
@@ -223,7 +223,7 @@ fn running_out_of_file_descriptors_backs_off_instead_of_spinning() {
             Ok(())
         });
     }
-    let server = Server::adopt(cmd.spawn().unwrap(), home);
+    let server = Server::adopt(cmd.spawn().unwrap(), Some(home));
     // More connections than the server has descriptors: the kernel queues them, accept() fails.
     let hogs: Vec<TcpStream> = (0..100)
         .filter_map(|_| TcpStream::connect(server.addr()).ok())

@@ -1,34 +1,43 @@
-//! Starts the real server binary on a free loopback port with its own data directory, creates
-//! users through the `user` CLI first, and kills the server on drop.
+//! Account tests' harness: a multi-user server (through `common`) with users created by the
+//! `user` CLI first, and helpers for the login form and the session cookie.
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+#[path = "../common/mod.rs"]
+mod common;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_platform-server");
+use std::path::PathBuf;
+use std::process::Output;
+use std::time::Instant;
+
+pub use common::client;
+
 /// The server token every test server is started with (user "1", `auth: static`).
 pub const SERVER_TOKEN: &str = "static-test-token-0123456789";
 pub const PASSWORD: &str = "correct horse battery";
 
+/// A multi-user server with users created through the `user` CLI before it starts.
 pub struct Builder {
-    env: Vec<(String, String)>,
+    inner: common::Builder,
     users: Vec<(String, bool)>,
 }
 
+/// A running server and the settings its `user` CLI runs with.
 pub struct Server {
-    child: Child,
-    pub addr: SocketAddr,
-    pub dir: tempfile::TempDir,
-    env: Vec<(String, String)>,
+    server: common::Server,
+    cli: common::Builder,
+}
+
+impl std::ops::Deref for Server {
+    type Target = common::Server;
+    fn deref(&self) -> &common::Server {
+        &self.server
+    }
 }
 
 impl Builder {
     pub fn env(mut self, k: &str, v: &str) -> Self {
-        self.env.retain(|(key, _)| key != k);
-        self.env.push((k.into(), v.into()));
+        self.inner = self.inner.env(k, v);
         self
     }
 
@@ -40,130 +49,52 @@ impl Builder {
 
     pub fn start(self) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let mut env = vec![
-            ("DATA_DIR".to_string(), dir.path().display().to_string()),
-            (
-                "DEPLOYMENT_CONFIG".to_string(),
-                dir.path().join("deployment.yaml").display().to_string(),
-            ),
-        ];
-        env.extend(self.env);
+        let cli = self.inner.settings();
         for (name, admin) in &self.users {
             let mut args = vec!["user", "add", name.as_str(), "--password-stdin"];
             if *admin {
                 args.push("--admin");
             }
-            let out = run_cli(&env, &args, Some(PASSWORD));
+            let out = cli.cli(dir.path(), &args, Some(PASSWORD));
             assert!(out.status.success(), "user add: {out:?}");
         }
-        let mut child = command(&env)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let addr = listening_addr(&mut child);
-        Server {
-            child,
-            addr,
-            dir,
-            env,
-        }
+        let server = self.inner.dir(dir).spawn();
+        Server { server, cli }
     }
 }
 
-fn command(env: &[(String, String)]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "warn");
+/// Runs the binary to completion with exactly `env` (plus a clean home) and `args`.
+pub fn run_cli(env: &[(String, String)], args: &[&str], stdin: Option<&str>) -> Output {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = common::command(home.path());
+    cmd.args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd
-}
-
-pub fn run_cli(
-    env: &[(String, String)],
-    args: &[&str],
-    stdin: Option<&str>,
-) -> std::process::Output {
-    let mut child = command(env)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(input) = stdin {
-        writeln!(child.stdin.take().unwrap(), "{input}").unwrap();
-    }
-    child.wait_with_output().unwrap()
-}
-
-/// Reads stdout until `platform-server <ver> listening on http://ADDR (name)`.
-fn listening_addr(child: &mut Child) -> SocketAddr {
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split(" listening on http://").nth(1) {
-                let addr = rest
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned();
-                let _ = tx.send(addr);
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the server did not print its address");
-    addr.parse().unwrap()
+    common::run_with_input(cmd, stdin)
 }
 
 impl Server {
     /// Multi-user server with the static token set and rate limits off; tests add to it.
     pub fn builder() -> Builder {
         Builder {
-            env: vec![
-                ("AUTH_PROVIDER".into(), "multi_user".into()),
-                ("RATE_LIMITS".into(), "off".into()),
-                ("SERVER_AUTH_TOKEN".into(), SERVER_TOKEN.into()),
-            ],
+            inner: common::Builder::new()
+                .env("AUTH_PROVIDER", "multi_user")
+                .env("RATE_LIMITS", "off")
+                .env("SERVER_AUTH_TOKEN", SERVER_TOKEN),
             users: Vec::new(),
         }
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    pub fn origin(&self) -> String {
-        format!("http://{}", self.addr)
+    /// The server's data directory (`DATA_DIR`).
+    pub fn data_dir(&self) -> PathBuf {
+        self.home().join("data")
     }
 
     /// The `user` CLI against this server's database.
-    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
-        run_cli(&self.env, args, stdin)
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        self.cli.cli(&self.home(), args, stdin)
     }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A client that does not follow redirects and keeps no cookies: tests pass cookies by hand.
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
 }
 
 /// POSTs the login form; returns the response.
