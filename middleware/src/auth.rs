@@ -614,4 +614,29 @@ mod tests {
         assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(res.headers()["set-cookie"], "s=renewed");
     }
+
+    /// Declines, but only after waiting (as a database lookup that finds nothing would).
+    struct SlowNo;
+    impl Authenticate for SlowNo {
+        fn bearer(&self, _: &str, _: &Parts) -> Check {
+            Check::later(async {
+                tokio::task::yield_now().await;
+                Ok(None)
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn providers_after_a_waiting_one_are_still_asked() {
+        let policy: SharedPolicy = Arc::new(|_: &Method, _: &str| RouteMeta::default());
+        let providers: Vec<Arc<dyn Authenticate>> =
+            vec![Arc::new(SlowNo), Arc::new(StaticToken::new("tok3n"))];
+        let layer = AuthLayer::new(providers, None, policy, Arc::new(JsonOrHtml));
+        let (status, body, _) =
+            call(layer.clone(), Method::GET, "/api/me", Some("Bearer tok3n")).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "1:static"));
+        let (status, body, _) = call(layer, Method::GET, "/api/me", Some("Bearer nope")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body, format!(r#"{{"detail":"{INVALID}"}}"#));
+    }
 }
