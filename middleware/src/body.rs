@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 use http_body::{Frame, SizeHint};
-use http_body_util::{combinators::UnsyncBoxBody, BodyExt};
+use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Empty, Full};
 use hyper::body::Incoming;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -18,9 +18,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub struct Body(Kind);
 
 enum Kind {
-    Empty,
-    /// Taken on the first poll.
-    Full(Option<Bytes>),
+    Empty(Empty<Bytes>),
+    Full(Full<Bytes>),
     Incoming(Incoming),
     Boxed(UnsyncBoxBody<Bytes, BoxError>),
 }
@@ -52,8 +51,8 @@ impl http_body::Body for Body {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match &mut self.0 {
-            Kind::Empty => Poll::Ready(None),
-            Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Empty(body) => Pin::new(body).poll_frame(cx).map_err(|e| match e {}),
+            Kind::Full(body) => Pin::new(body).poll_frame(cx).map_err(|e| match e {}),
             Kind::Incoming(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
             Kind::Boxed(body) => Pin::new(body).poll_frame(cx),
         }
@@ -61,8 +60,8 @@ impl http_body::Body for Body {
 
     fn is_end_stream(&self) -> bool {
         match &self.0 {
-            Kind::Empty => true,
-            Kind::Full(bytes) => bytes.is_none(),
+            Kind::Empty(body) => body.is_end_stream(),
+            Kind::Full(body) => body.is_end_stream(),
             Kind::Incoming(body) => body.is_end_stream(),
             Kind::Boxed(body) => body.is_end_stream(),
         }
@@ -70,8 +69,8 @@ impl http_body::Body for Body {
 
     fn size_hint(&self) -> SizeHint {
         match &self.0 {
-            Kind::Empty => SizeHint::with_exact(0),
-            Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            Kind::Empty(body) => body.size_hint(),
+            Kind::Full(body) => body.size_hint(),
             Kind::Incoming(body) => body.size_hint(),
             Kind::Boxed(body) => body.size_hint(),
         }
@@ -79,13 +78,11 @@ impl http_body::Body for Body {
 }
 
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    let bytes = bytes.into();
-    // Like `http_body_util::Full`: an empty buffer is a body that has already ended.
-    Body(Kind::Full((!bytes.is_empty()).then_some(bytes)))
+    Body(Kind::Full(Full::new(bytes.into())))
 }
 
 pub fn empty() -> Body {
-    Body(Kind::Empty)
+    Body(Kind::Empty(Empty::new()))
 }
 
 /// Wraps any body whose error converts into [`BoxError`].
