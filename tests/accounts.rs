@@ -21,6 +21,16 @@ async fn me(server: &Server, cookie: Option<&str>, bearer: Option<&str>) -> (u16
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
+/// The published session keys.
+async fn jwks(server: &Server) -> Value {
+    let res = client()
+        .get(server.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    res.json().await.unwrap()
+}
+
 #[tokio::test]
 async fn login_sets_the_session_cookie_and_api_me_accepts_it() {
     let server = Server::builder().user("ada", true).start();
@@ -59,14 +69,7 @@ async fn session_jwt_has_the_claims_and_verifies_against_jwks() {
     let server = Server::builder().user("ada", false).start();
     let cookie = signed_in(&server, "ada").await;
     let token = cookie.trim_start_matches("platform_token=");
-    let jwks: Value = client()
-        .get(server.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = jwks(&server).await;
     let header = jsonwebtoken::decode_header(token).unwrap();
     let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks).unwrap();
     let jwk = set
@@ -693,14 +696,7 @@ async fn a_rotated_key_keeps_verifying_its_sessions() {
         )
         .start();
     drop(server);
-    let jwks: Value = client()
-        .get(restarted.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = jwks(&restarted).await;
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
     assert_eq!(me(&restarted, Some(&cookie), None).await.0, 200);
     let fresh = signed_in(&restarted, "ada").await;
