@@ -115,3 +115,32 @@ fn draining_answers_the_next_keep_alive_request_with_connection_close() {
     assert!(second.contains("connection: close"), "{second}");
     assert!(server.wait_exit(Duration::from_secs(10)).success());
 }
+
+/// While draining, `/health` answers 503 so a balancer stops sending new work, even on a
+/// connection that is still open.
+#[test]
+fn health_is_503_while_draining() {
+    use std::io::{Read, Write};
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = command(home.path());
+    cmd.args(["serve", "--listen", "127.0.0.1:0"]);
+    let mut server = Server::start(cmd);
+    let mut conn = std::net::TcpStream::connect(server.addr()).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n";
+    conn.write_all(request).unwrap();
+    let mut buf = [0u8; 4096];
+    let n = conn.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+
+    server.signal(libc::SIGTERM);
+    assert!(server.wait_log("draining", Duration::from_secs(5)));
+    conn.write_all(request).unwrap();
+    let mut rest = Vec::new();
+    conn.read_to_end(&mut rest).unwrap();
+    let second = String::from_utf8_lossy(&rest);
+    assert!(second.starts_with("HTTP/1.1 503"), "{second}");
+    assert!(second.contains("Server is shutting down"), "{second}");
+    assert!(server.wait_exit(Duration::from_secs(10)).success());
+}

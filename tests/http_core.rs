@@ -239,3 +239,43 @@ async fn bad_json_is_400_with_the_position_and_big_bodies_413() {
         "{body}"
     );
 }
+
+/// `CORS_ORIGINS`: a listed origin gets its own name back with credentials (never `*`), and a
+/// preflight is answered before auth; other origins get no CORS headers.
+#[tokio::test]
+async fn cors_allows_only_the_listed_origins_with_credentials() {
+    let server = Builder::static_token()
+        .env("CORS_ORIGINS", "https://app.example")
+        .spawn();
+    let c = client();
+    let preflight = |origin: &'static str| {
+        c.request(reqwest::Method::OPTIONS, server.url("/api/me"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let res = preflight("https://app.example").await.unwrap();
+    assert_eq!(res.status(), 200);
+    let h = res.headers();
+    assert_eq!(h["access-control-allow-origin"], "https://app.example");
+    assert_eq!(h["access-control-allow-credentials"], "true");
+    let allowed = h["access-control-allow-headers"].to_str().unwrap();
+    assert!(allowed.contains("authorization"), "{allowed}");
+
+    let res = preflight("https://evil.example").await.unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+
+    let res = c
+        .get(server.url("/api/me"))
+        .header("origin", "https://app.example")
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+}
