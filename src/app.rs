@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{AuthProvider, Config, Environment};
 use crate::listeners::{self, Inherited};
-use crate::serve::{self, Drained, ServeOptions};
+use crate::serve::{self, Drained, ServeOptions, Stack};
 use crate::tls::{self, Tls};
 use crate::token::{self, ServerToken};
 
@@ -84,7 +84,19 @@ impl Running {
     }
 }
 
-pub async fn start(config: Config, inherited: Vec<Inherited>) -> Result<Running, StartError> {
+/// The stack and what start-up made for it, before any socket is bound.
+pub struct Assembled<S> {
+    pub stack: S,
+    /// The server token, when the provider uses one.
+    pub token: Option<ServerToken>,
+    pub routes: usize,
+    pub db: Arc<Db>,
+    pub draining: Draining,
+}
+
+/// Token, database and migrations, route table and the stack: everything but the sockets, so
+/// the stack can also be driven in-process (`bench/stack_cost.rs`).
+pub async fn assemble(config: &Config) -> Result<Assembled<impl Stack>, StartError> {
     let token = match config.auth {
         AuthProvider::None => None,
         _ => {
@@ -101,7 +113,7 @@ pub async fn start(config: Config, inherited: Vec<Inherited>) -> Result<Running,
     let db_path = config.db_path.clone();
     let db: Arc<Db> = Arc::new(tokio::task::spawn_blocking(move || store::open(&db_path)).await??);
     let table = Arc::new(Table::build(sets::ALL)?);
-    let accounts = Arc::new(accounts(&config).await?);
+    let accounts = Arc::new(accounts(config).await?);
 
     let draining = Draining::default();
     let state = Arc::new(AppState {
@@ -120,11 +132,11 @@ pub async fn start(config: Config, inherited: Vec<Inherited>) -> Result<Running,
     let limits = Arc::new(Limits::new(config.rate_limits));
     rate_limit::spawn_sweeper(limits.clone(), SWEEP_EVERY);
 
-    let providers = providers(&config, &state, token.as_ref())?;
+    let providers = providers(config, &state, token.as_ref())?;
     let fallback = (!config.auth.enforces()).then(|| Identity::owner(AuthMethod::Local));
     let routes = table.routes().count();
     let stack = crate::stack::build(
-        &config,
+        config,
         crate::stack::Parts {
             table,
             state,
@@ -133,6 +145,23 @@ pub async fn start(config: Config, inherited: Vec<Inherited>) -> Result<Running,
             fallback,
         },
     );
+    Ok(Assembled {
+        stack,
+        token,
+        routes,
+        db,
+        draining,
+    })
+}
+
+pub async fn start(config: Config, inherited: Vec<Inherited>) -> Result<Running, StartError> {
+    let Assembled {
+        stack,
+        token,
+        routes,
+        db,
+        draining,
+    } = assemble(&config).await?;
 
     let tls = config.tls.clone().map(Tls::load).transpose()?;
     tls::reload_on_sighup(tls.clone()).map_err(StartError::Signal)?;

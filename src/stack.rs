@@ -11,13 +11,13 @@ use platform_middleware::panic::CatchPanicLayer;
 use platform_middleware::policy::SharedPolicy;
 use platform_middleware::proxy_fix::ProxyFixLayer;
 use platform_middleware::rate_limit::{Limits, RateLimitLayer};
+use platform_middleware::request_id::RequestIdLayer;
 use platform_middleware::respond::SharedRespond;
 use platform_middleware::scope::ScopeLayer;
-use platform_middleware::trace::{AccessLogLayer, MakeRequestUuid};
+use platform_middleware::trace::AccessLogLayer;
 use platform_routes::{AppState, Router, Table};
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::config::Config;
 use crate::serve::Stack;
@@ -41,10 +41,10 @@ pub fn build(config: &Config, parts: Parts) -> impl Stack {
             config.trusted_proxies.clone(),
             config.hops,
         ))
-        // 2. Request id (kept or generated, echoed), access log, panics as 500s.
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(AccessLogLayer)
+        // 2. Request id (kept or generated, echoed), access log (which looks the route up once
+        //    for every layer below), panics as 500s.
+        .layer(RequestIdLayer)
+        .layer(AccessLogLayer::new(policy.clone()))
         .layer(CatchPanicLayer)
         //    CORS answers preflights here, before they could be limited or refused.
         .option_layer(cors(config))

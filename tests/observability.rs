@@ -91,8 +91,9 @@ async fn metrics_count_requests_refusals_latency_pool_and_draining() {
     let expect = [
         (r#"http_requests_total{set="api",status="200"}"#, 1.0),
         (r#"http_requests_total{set="health",status="200"}"#, 2.0),
-        (r#"http_requests_total{set="none",status="401"}"#, 2.0),
-        (r#"http_requests_total{set="none",status="429"}"#, 1.0),
+        // Refusals count against the set of the route they were for.
+        (r#"http_requests_total{set="api",status="401"}"#, 2.0),
+        (r#"http_requests_total{set="api",status="429"}"#, 1.0),
         (r#"auth_refused_total{reason="missing"}"#, 1.0),
         (r#"auth_refused_total{reason="invalid"}"#, 1.0),
         (r#"rate_limited_total{class="read"}"#, 1.0),

@@ -13,6 +13,7 @@ pub mod panic;
 pub mod policy;
 pub mod proxy_fix;
 pub mod rate_limit;
+pub mod request_id;
 pub mod respond;
 pub mod scope;
 pub mod trace;

@@ -25,7 +25,7 @@ pub const IN_FLIGHT: &str = "http_requests_in_flight";
 pub const RATE_LIMITED: &str = "rate_limited_total";
 pub const AUTH_REFUSED: &str = "auth_refused_total";
 
-/// The `set` label of requests no route matched (404, 405, refused before routing).
+/// The `set` label of requests that match no route (unknown path or method).
 pub const NO_SET: &str = "none";
 
 /// Counts one request in flight until dropped, whatever way the request ends.

@@ -12,7 +12,7 @@ use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use crate::body::{self, Body};
-use crate::trace::RequestId;
+use crate::request_id::RequestId;
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CatchPanicLayer;

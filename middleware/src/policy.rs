@@ -48,13 +48,25 @@ pub enum RateRule {
     Exempt,
 }
 
-/// What the route table says about a request, looked up once and kept in request extensions.
+/// Which route a request is for, as registered: for logs and metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatchedRoute {
+    /// The route set ("health", "api", "auth", ...).
+    pub set: &'static str,
+    /// The pattern as registered (`/api/tokens/{id}`), never the raw path.
+    pub pattern: &'static str,
+}
+
+/// What the route table says about a request, looked up once (by the access log, the
+/// outermost layer that needs it) and kept in request extensions for the layers after it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RouteMeta {
     /// Passes the auth layer without credentials (an identity is still attached when valid
     /// credentials are present).
     pub public: bool,
     pub rate: RateRule,
+    /// The route the method and path match; `None` for unknown paths and methods.
+    pub route: Option<MatchedRoute>,
 }
 
 impl RouteMeta {

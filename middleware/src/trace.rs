@@ -1,65 +1,49 @@
 //! Access log: a span per request (request id, method, path, client) and one line when the
-//! response head is ready, with the route the router matched, status and latency.
+//! response head is ready, with the route the table matched, status and latency.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
-use http::{HeaderValue, Request, Response};
+use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
-use tower_http::request_id::MakeRequestId;
-pub use tower_http::request_id::RequestId;
 use tracing::Span;
 
 use crate::body::Body;
 use crate::client::ClientInfo;
 use crate::metrics;
+use crate::policy::{meta_of, MatchedRoute, SharedPolicy};
+use crate::request_id::request_id_of;
 
-/// Which route answered, left in response extensions by the router for logs and metrics.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MatchedRoute {
-    /// The route set ("health", "api", "auth", ...).
-    pub set: &'static str,
-    /// The pattern as registered (`/api/tokens/{id}`), never the raw path.
-    pub pattern: &'static str,
+/// Also the outermost layer that needs the route table's [`RouteMeta`](crate::policy::RouteMeta): it looks it up once, for
+/// the route it logs, and leaves it in the request for the rate-limit and auth layers.
+#[derive(Clone)]
+pub struct AccessLogLayer {
+    policy: SharedPolicy,
 }
 
-/// The request id as a string, or "-" when none was set.
-pub fn request_id_of(extensions: &http::Extensions) -> &str {
-    extensions
-        .get::<RequestId>()
-        .and_then(|id| id.header_value().to_str().ok())
-        .unwrap_or("-")
-}
-
-/// Random (v4) UUIDs for requests that arrive without an `X-Request-Id`. Like tower-http's
-/// `MakeRequestUuid`, but formatted on the stack: one allocation per id instead of three.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct MakeRequestUuid;
-
-impl MakeRequestId for MakeRequestUuid {
-    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
-        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-        let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
-        HeaderValue::from_str(id).ok().map(RequestId::new)
+impl AccessLogLayer {
+    pub fn new(policy: SharedPolicy) -> Self {
+        AccessLogLayer { policy }
     }
 }
-
-#[derive(Clone, Copy, Debug, Default)]
-pub struct AccessLogLayer;
 
 impl<S> Layer<S> for AccessLogLayer {
     type Service = AccessLog<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        AccessLog { inner }
+        AccessLog {
+            inner,
+            policy: self.policy.clone(),
+        }
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AccessLog<S> {
     inner: S,
+    policy: SharedPolicy,
 }
 
 impl<S> Service<Request<Body>> for AccessLog<S>
@@ -75,8 +59,9 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<Body>) -> Self::Future {
+    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
         let started = Instant::now();
+        let route = meta_of(&mut req, &*self.policy).route;
         let client = req.extensions().get::<ClientInfo>().map(|c| c.addr);
         let span = tracing::info_span!(
             "request",
@@ -92,6 +77,7 @@ where
             span,
             started,
             in_flight,
+            route,
         }
     }
 }
@@ -104,6 +90,7 @@ pin_project! {
         span: Span,
         started: Instant,
         in_flight: Option<metrics::InFlight>,
+        route: Option<MatchedRoute>,
     }
 }
 
@@ -123,9 +110,8 @@ where
         let latency_ms = elapsed * 1000.0;
         match &result {
             Ok(res) => {
-                let matched = res.extensions().get::<MatchedRoute>();
-                let route = matched.map_or("-", |r| r.pattern);
-                let set = matched.map_or(metrics::NO_SET, |r| r.set);
+                let route = this.route.map_or("-", |r| r.pattern);
+                let set = this.route.map_or(metrics::NO_SET, |r| r.set);
                 metrics::record_response(set, res.status(), elapsed);
                 let status = res.status().as_u16();
                 if res.status().is_server_error() {
@@ -143,14 +129,33 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::RouteMeta;
+    use std::convert::Infallible;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use tower::{service_fn, ServiceExt};
 
-    #[test]
-    fn request_ids_are_distinct_v4_uuids() {
-        let req = Request::new(());
-        let a = MakeRequestUuid.make_request_id(&req).unwrap();
-        let b = MakeRequestUuid.make_request_id(&req).unwrap();
-        assert_ne!(a.header_value(), b.header_value());
-        let id = uuid::Uuid::parse_str(a.header_value().to_str().unwrap()).unwrap();
-        assert_eq!(id.get_version_num(), 4);
+    #[tokio::test]
+    async fn the_route_is_looked_up_once_and_left_for_the_layers_inside() {
+        let lookups = Arc::new(AtomicUsize::new(0));
+        let counted = lookups.clone();
+        let policy: SharedPolicy = Arc::new(move |_: &http::Method, path: &str| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            RouteMeta {
+                public: path == "/open",
+                ..RouteMeta::default()
+            }
+        });
+        let inner_policy = policy.clone();
+        let svc = AccessLogLayer::new(policy).layer(service_fn(move |mut req: Request<Body>| {
+            let meta = meta_of(&mut req, &*inner_policy);
+            async move {
+                assert!(meta.public);
+                Ok::<_, Infallible>(Response::new(Body::default()))
+            }
+        }));
+        let req = Request::get("/open").body(Body::default()).unwrap();
+        svc.oneshot(req).await.unwrap();
+        assert_eq!(lookups.load(Ordering::SeqCst), 1);
     }
 }

@@ -12,8 +12,8 @@ use http_body_util::BodyExt;
 use platform_middleware::auth::Identity;
 use platform_middleware::body::Body;
 use platform_middleware::client::ClientInfo;
+use platform_middleware::request_id::request_id_of;
 use platform_middleware::scope::Scope;
-use platform_middleware::trace::request_id_of;
 use serde::de::DeserializeOwned;
 use sync_wrapper::SyncWrapper;
 

@@ -11,8 +11,7 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Body as _;
 use pin_project_lite::pin_project;
 use platform_middleware::body::{self, Body};
-use platform_middleware::trace::MatchedRoute;
-use platform_middleware::trace::RequestId;
+use platform_middleware::request_id::RequestId;
 use tower::Service;
 
 use crate::ctx::Ctx;
@@ -95,16 +94,12 @@ impl Service<Request<Body>> for Router {
                             .iter()
                             .map(|(k, v)| (k.to_owned(), v.to_owned()))
                             .collect();
-                        let matched = MatchedRoute {
-                            set: route.set,
-                            pattern: entry.pattern,
-                        };
-                        Ok((&route.handler, params, matched))
+                        Ok((&route.handler, params))
                     }
                 }
             }
         };
-        let (handler, params, matched) = match found {
+        let (handler, params) = match found {
             Ok(found) => found,
             Err(error) => {
                 return RouterFuture::Answered {
@@ -119,7 +114,6 @@ impl Service<Request<Body>> for Router {
             head: Some(head),
             state: self.state.clone(),
             is_head,
-            matched,
         }
     }
 }
@@ -136,7 +130,6 @@ pin_project! {
             head: Option<ErrorHead>,
             state: Arc<AppState>,
             is_head: bool,
-            matched: MatchedRoute,
         },
     }
 }
@@ -145,7 +138,7 @@ impl Future for RouterFuture {
     type Output = Result<Response<Body>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let (result, head, state, is_head, matched) = match self.project() {
+        let (result, head, state, is_head) = match self.project() {
             RouterFutureProj::Answered { res } => {
                 let res = res.take().unwrap_or_else(|| {
                     body::detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
@@ -157,8 +150,7 @@ impl Future for RouterFuture {
                 head,
                 state,
                 is_head,
-                matched,
-            } => (ready!(fut.poll(cx)), head, state, *is_head, *matched),
+            } => (ready!(fut.poll(cx)), head, state, *is_head),
         };
         let mut res = match (result, head.take()) {
             (Ok(res), _) => res,
@@ -171,7 +163,6 @@ impl Future for RouterFuture {
         if is_head {
             strip_body(&mut res);
         }
-        res.extensions_mut().insert(matched);
         Poll::Ready(Ok(res))
     }
 }
@@ -307,23 +298,5 @@ mod tests {
         assert_eq!(send(&router, get()).await, (200, json!("OK")));
         draining.start();
         assert_eq!(send(&router, get()).await.0, 503);
-    }
-
-    #[tokio::test]
-    async fn responses_name_the_matched_route() {
-        let dir = tempfile::tempdir().unwrap();
-        let (router, _) = router(&dir);
-        let res = router
-            .clone()
-            .oneshot(Request::get("/ping").body(body::empty()).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(
-            res.extensions().get::<MatchedRoute>(),
-            Some(&MatchedRoute {
-                set: "health",
-                pattern: "/ping"
-            })
-        );
     }
 }

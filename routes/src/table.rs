@@ -8,7 +8,7 @@ use std::sync::Arc;
 use futures_util::future::{BoxFuture, FutureExt};
 use http::{HeaderValue, Method, Response};
 use platform_middleware::body::Body;
-use platform_middleware::policy::{Policy, RateRule, RouteMeta};
+use platform_middleware::policy::{MatchedRoute, Policy, RateRule, RouteMeta};
 
 use crate::ctx::Ctx;
 use crate::error::ApiError;
@@ -158,7 +158,10 @@ impl Builder {
             method,
             Route {
                 handler,
-                meta: RouteMeta::default(),
+                meta: RouteMeta {
+                    route: Some(MatchedRoute { set, pattern: path }),
+                    ..RouteMeta::default()
+                },
                 set,
             },
         ));
@@ -300,7 +303,11 @@ mod tests {
             table.lookup(&Method::POST, "/login"),
             RouteMeta {
                 public: true,
-                rate: RateRule::Auth
+                rate: RateRule::Auth,
+                route: Some(MatchedRoute {
+                    set: "a",
+                    pattern: "/login"
+                }),
             }
         );
         assert_eq!(table.lookup(&Method::GET, "/login"), RouteMeta::default());

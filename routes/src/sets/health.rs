@@ -2,7 +2,7 @@
 
 use chrono::{SecondsFormat, Utc};
 use http::{Response, StatusCode};
-use platform_middleware::body::Body;
+use platform_middleware::body::{self, Body};
 use platform_middleware::policy::RateRule;
 use serde_json::json;
 
@@ -29,8 +29,11 @@ async fn health(ctx: Ctx) -> Result<Response<Body>, ApiError> {
             &json!({ "detail": "Server is shutting down" }),
         );
     }
-    reply::ok("OK")
+    // Load balancers poll this: a static body, nothing serialised or allocated.
+    Ok(body::with_type(StatusCode::OK, "application/json", OK_BODY))
 }
+
+const OK_BODY: &[u8] = br#""OK""#;
 
 async fn ping(_: Ctx) -> Result<Response<Body>, ApiError> {
     let timestamp = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, false);
