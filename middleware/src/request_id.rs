@@ -1,5 +1,6 @@
-//! `X-Request-Id`: kept when the client or a proxy sent one, generated (a v4 UUID) otherwise,
-//! left in request extensions for logs and error bodies, and echoed on the response.
+//! `X-Request-Id`: kept when the client or a proxy sent a usable one (up to 128 printable
+//! characters), generated (a v4 UUID) otherwise, left in request extensions for logs and error
+//! bodies, and echoed on the response.
 //!
 //! One layer instead of tower-http's `SetRequestId` and `PropagateRequestId` pair: that pair also
 //! stores the id in response extensions, three allocations per request that nothing here reads.
@@ -33,6 +34,15 @@ pub fn new_id() -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
+/// Longest client-supplied id kept; longer ones are replaced rather than logged and echoed.
+const MAX_GIVEN_LEN: usize = 128;
+
+/// A given id is kept when it is short and printable (no spaces or control characters), so what
+/// a client sends cannot bloat or garble log lines.
+fn usable(id: &HeaderValue) -> bool {
+    !id.is_empty() && id.len() <= MAX_GIVEN_LEN && id.as_bytes().iter().all(u8::is_ascii_graphic)
+}
+
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RequestIdLayer;
 
@@ -61,7 +71,7 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let id = match req.headers().get(&X_REQUEST_ID) {
+        let id = match req.headers().get(&X_REQUEST_ID).filter(|v| usable(v)) {
             Some(given) => given.clone(),
             None => {
                 let id = new_id();
@@ -141,6 +151,32 @@ mod tests {
         let res = svc.oneshot(req).await.unwrap();
         assert_eq!(res.headers()[&X_REQUEST_ID], "abc-123");
         assert_eq!(res.headers()["x-seen"], "abc-123");
+    }
+
+    #[tokio::test]
+    async fn unusable_ids_are_replaced() {
+        for given in ["", "has space", &"x".repeat(MAX_GIVEN_LEN + 1)] {
+            let svc = RequestIdLayer.layer(service_fn(seen));
+            let req = Request::builder()
+                .header("x-request-id", given)
+                .body(())
+                .unwrap();
+            let res = svc.oneshot(req).await.unwrap();
+            let echoed = res.headers()[&X_REQUEST_ID].to_str().unwrap();
+            assert!(
+                uuid::Uuid::parse_str(echoed).is_ok(),
+                "{given:?} -> {echoed}"
+            );
+            assert_eq!(res.headers()["x-seen"], echoed);
+        }
+        let longest = "x".repeat(MAX_GIVEN_LEN);
+        let svc = RequestIdLayer.layer(service_fn(seen));
+        let req = Request::builder()
+            .header("x-request-id", &longest)
+            .body(())
+            .unwrap();
+        let res = svc.oneshot(req).await.unwrap();
+        assert_eq!(res.headers()[&X_REQUEST_ID], longest.as_str());
     }
 
     #[tokio::test]
