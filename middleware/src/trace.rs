@@ -17,8 +17,9 @@ use crate::metrics;
 use crate::policy::{meta_of, MatchedRoute, SharedPolicy};
 use crate::request_id::request_id_of;
 
-/// Also the outermost layer that needs the route table's [`RouteMeta`](crate::policy::RouteMeta): it looks it up once, for
-/// the route it logs, and leaves it in the request for the rate-limit and auth layers.
+/// Also the outermost layer that needs the route table's
+/// [`RouteMeta`](crate::policy::RouteMeta): it looks it up once, for the route it logs, and
+/// leaves it in the request for the rate-limit and auth layers.
 #[derive(Clone)]
 pub struct AccessLogLayer {
     policy: SharedPolicy,
