@@ -85,11 +85,10 @@ async fn restart_under_load_with_socket_activation_loses_nothing() {
     );
 }
 
-/// The mechanism behind the zero above: while draining, a keep-alive connection still gets
-/// its next answer, marked `Connection: close`, and then ends, instead of being cut while
-/// the request is on its way.
-#[test]
-fn draining_answers_the_next_keep_alive_request_with_connection_close() {
+/// Sends `GET path` on a keep-alive connection, sends SIGTERM once answered, then sends the
+/// same request again on that connection while the server drains. Returns both raw responses
+/// after checking the server exited cleanly.
+fn across_drain(path: &str) -> (String, String) {
     use std::io::{Read, Write};
     let home = tempfile::tempdir().unwrap();
     let mut cmd = command(home.path());
@@ -98,49 +97,40 @@ fn draining_answers_the_next_keep_alive_request_with_connection_close() {
     let mut conn = std::net::TcpStream::connect(server.addr()).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    let request = b"GET /ping HTTP/1.1\r\nHost: t\r\n\r\n";
-    conn.write_all(request).unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n");
+    conn.write_all(request.as_bytes()).unwrap();
     let mut buf = [0u8; 4096];
     let n = conn.read(&mut buf).unwrap();
-    let first = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
-    assert!(!first.contains("connection: close"), "{first}");
+    let first = String::from_utf8_lossy(&buf[..n]).into_owned();
 
     server.signal(libc::SIGTERM);
     assert!(server.wait_log("draining", Duration::from_secs(5)));
-    conn.write_all(request).unwrap();
+    conn.write_all(request.as_bytes()).unwrap();
     let mut rest = Vec::new();
     conn.read_to_end(&mut rest).unwrap();
-    let second = String::from_utf8_lossy(&rest).to_ascii_lowercase();
+    let second = String::from_utf8_lossy(&rest).into_owned();
+    assert!(server.wait_exit(Duration::from_secs(10)).success());
+    (first, second)
+}
+
+/// The mechanism behind the zero above: while draining, a keep-alive connection still gets
+/// its next answer, marked `Connection: close`, and then ends, instead of being cut while
+/// the request is on its way.
+#[test]
+fn draining_answers_the_next_keep_alive_request_with_connection_close() {
+    let (first, second) = across_drain("/ping");
+    let (first, second) = (first.to_ascii_lowercase(), second.to_ascii_lowercase());
+    assert!(!first.contains("connection: close"), "{first}");
     assert!(second.starts_with("http/1.1 200"), "{second}");
     assert!(second.contains("connection: close"), "{second}");
-    assert!(server.wait_exit(Duration::from_secs(10)).success());
 }
 
 /// While draining, `/health` answers 503 so a balancer stops sending new work, even on a
 /// connection that is still open.
 #[test]
 fn health_is_503_while_draining() {
-    use std::io::{Read, Write};
-    let home = tempfile::tempdir().unwrap();
-    let mut cmd = command(home.path());
-    cmd.args(["serve", "--listen", "127.0.0.1:0"]);
-    let mut server = Server::start(cmd);
-    let mut conn = std::net::TcpStream::connect(server.addr()).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let request = b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n";
-    conn.write_all(request).unwrap();
-    let mut buf = [0u8; 4096];
-    let n = conn.read(&mut buf).unwrap();
-    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
-
-    server.signal(libc::SIGTERM);
-    assert!(server.wait_log("draining", Duration::from_secs(5)));
-    conn.write_all(request).unwrap();
-    let mut rest = Vec::new();
-    conn.read_to_end(&mut rest).unwrap();
-    let second = String::from_utf8_lossy(&rest);
+    let (first, second) = across_drain("/health");
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
     assert!(second.starts_with("HTTP/1.1 503"), "{second}");
     assert!(second.contains("Server is shutting down"), "{second}");
-    assert!(server.wait_exit(Duration::from_secs(10)).success());
 }

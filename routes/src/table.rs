@@ -42,6 +42,7 @@ pub enum TableError {
 
 pub(crate) struct Route {
     pub handler: Handler,
+    /// What the route declared (public, rate rule); `lookup` adds which route it is.
     pub meta: RouteMeta,
     pub set: &'static str,
 }
@@ -100,12 +101,19 @@ impl Policy for Table {
     /// Unknown paths and methods are neither public nor exempt: they need credentials before
     /// they learn the route does not exist, as they did behind the old auth middleware.
     fn lookup(&self, method: &Method, path: &str) -> RouteMeta {
-        self.paths
-            .at(path)
-            .ok()
-            .and_then(|m| self.entries[*m.value].route(method))
-            .map(|r| r.meta)
-            .unwrap_or_default()
+        let Ok(found) = self.paths.at(path) else {
+            return RouteMeta::default();
+        };
+        let entry = &self.entries[*found.value];
+        entry
+            .route(method)
+            .map_or_else(RouteMeta::default, |r| RouteMeta {
+                route: Some(MatchedRoute {
+                    set: r.set,
+                    pattern: entry.pattern,
+                }),
+                ..r.meta
+            })
     }
 }
 
@@ -158,10 +166,7 @@ impl Builder {
             method,
             Route {
                 handler,
-                meta: RouteMeta {
-                    route: Some(MatchedRoute { set, pattern: path }),
-                    ..RouteMeta::default()
-                },
+                meta: RouteMeta::default(),
                 set,
             },
         ));
