@@ -171,6 +171,7 @@ pub async fn start(config: Config, inherited: Vec<Inherited>) -> Result<Running,
     let https = tls.is_some();
     let options = ServeOptions {
         header_read_timeout: config.header_read_timeout,
+        body: config.body,
         drain_timeout: config.drain_timeout,
         tls,
     };

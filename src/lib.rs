@@ -4,6 +4,7 @@
 pub mod app;
 pub mod config;
 pub mod drain;
+mod first_bytes;
 pub mod listeners;
 pub mod logging;
 pub mod metrics;

@@ -2,6 +2,7 @@
 //! each connection is served by hyper-util's auto builder (HTTP/1.1 and h2c, or both over TLS
 //! when `TLS_CERT` is set) and watched so a drain can let in-flight requests finish.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::{poll_fn, Future};
 use std::io;
@@ -21,10 +22,13 @@ use hyper_util::service::TowerToHyperService;
 use pin_project_lite::pin_project;
 use platform_middleware::body::Body;
 use platform_middleware::client::{DirectTls, PeerAddr};
+use platform_middleware::incoming::BodyLimits;
 use tokio::net::TcpStream;
+use tokio::task::AbortHandle;
 use tokio_rustls::TlsAcceptor;
 use tower::Service;
 
+use crate::first_bytes::{FirstBytes, Opened};
 use crate::listeners::Listener;
 use crate::tls::Tls;
 
@@ -55,8 +59,11 @@ impl<S> Stack for S where
 /// Connection-level settings.
 #[derive(Clone)]
 pub struct ServeOptions {
-    /// How long a client may take to send request headers (also the idle keep-alive limit).
+    /// How long a client may take to send request headers (also the idle keep-alive limit, and
+    /// the limit on a new connection's silence).
     pub header_read_timeout: Duration,
+    /// How long a request body may keep the server waiting.
+    pub body: BodyLimits,
     /// How long a drain waits for in-flight requests before closing what is left.
     pub drain_timeout: Duration,
     /// Terminate TLS on every listener (`TLS_CERT`); `None` serves plain HTTP.
@@ -66,7 +73,8 @@ pub struct ServeOptions {
 /// How long a drain lets busy keep-alive connections learn they should close (see [`drain`]).
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
-/// How long a client may take to finish the TLS handshake.
+/// The longest a client may take to finish the TLS handshake (less if `header_read_timeout`
+/// is shorter).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How a drain ended.
@@ -91,12 +99,14 @@ pub async fn serve(
     let closing = Arc::new(AtomicBool::new(false));
     tokio::pin!(shutdown);
     let mut next = 0;
+    let mut silent = Silent::default();
     loop {
         let (stream, peer) = tokio::select! {
             biased;
             () = &mut shutdown => break,
             accepted = accept_any(&listeners, &mut next) => match accepted {
                 Ok(conn) => conn,
+                Err(e) if is_out_of_files(&e) && silent.shed() > 0 => continue,
                 Err(e) => {
                     if backoff(e, &mut shutdown).await.is_break() {
                         break;
@@ -106,6 +116,7 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
+        let opened = Opened::default();
         // Watched from accept on, so a drain also waits for connections mid-handshake.
         let conn = Conn {
             builder: builder.clone(),
@@ -113,9 +124,13 @@ pub async fn serve(
             peer,
             watcher: graceful.watcher(),
             closing: closing.clone(),
+            header_read_timeout: options.header_read_timeout,
+            body: options.body,
+            opened: opened.clone(),
         };
         // The handshake runs in the connection's task: a slow client never blocks accepting.
-        tokio::spawn(conn.run(stream, options.tls.as_ref().map(|t| t.acceptor())));
+        let task = tokio::spawn(conn.run(stream, options.tls.as_ref().map(|t| t.acceptor())));
+        silent.push(task.abort_handle(), opened);
     }
     drop(listeners);
     drain(graceful, &closing, options.drain_timeout).await
@@ -149,6 +164,9 @@ struct Conn<S> {
     watcher: Watcher,
     /// Set once the server drains.
     closing: Arc<AtomicBool>,
+    header_read_timeout: Duration,
+    body: BodyLimits,
+    opened: Opened,
 }
 
 impl<S: Stack> Conn<S> {
@@ -156,7 +174,8 @@ impl<S: Stack> Conn<S> {
         let Some(acceptor) = tls else {
             return self.serve(stream, false).await;
         };
-        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        let limit = HANDSHAKE_TIMEOUT.min(self.header_read_timeout);
+        match tokio::time::timeout(limit, acceptor.accept(stream)).await {
             Ok(Ok(stream)) => self.serve(stream, true).await,
             Ok(Err(e)) => tracing::debug!(peer = %self.peer, error = %e, "TLS handshake failed"),
             Err(_) => tracing::debug!(peer = %self.peer, "TLS handshake timed out"),
@@ -167,10 +186,17 @@ impl<S: Stack> Conn<S> {
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let service = connection_service(self.stack, self.peer, tls, self.closing);
+        let service = ConnService {
+            stack: self.stack,
+            peer: self.peer,
+            tls,
+            closing: self.closing,
+            body: self.body,
+        };
+        let io = FirstBytes::new(io, self.header_read_timeout, self.opened);
         let conn = self
             .builder
-            .serve_connection_with_upgrades(TokioIo::new(io), service);
+            .serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service));
         if let Err(e) = self.watcher.watch(conn).await {
             tracing::debug!(peer = %self.peer, error = %e, "connection ended with an error");
         }
@@ -202,6 +228,7 @@ struct ConnService<S> {
     peer: SocketAddr,
     tls: bool,
     closing: Arc<AtomicBool>,
+    body: BodyLimits,
 }
 
 impl<S: Stack> Service<Request<Incoming>> for ConnService<S> {
@@ -214,7 +241,8 @@ impl<S: Stack> Service<Request<Incoming>> for ConnService<S> {
     }
 
     fn call(&mut self, req: Request<Incoming>) -> Self::Future {
-        let mut req = req.map(Body::from);
+        let limits = self.body;
+        let mut req = req.map(|b| Body::incoming(b, limits));
         req.extensions_mut().insert(PeerAddr(self.peer));
         if self.tls {
             req.extensions_mut().insert(DirectTls);
@@ -258,20 +286,6 @@ where
     }
 }
 
-fn connection_service<S: Stack>(
-    stack: S,
-    peer: SocketAddr,
-    tls: bool,
-    closing: Arc<AtomicBool>,
-) -> TowerToHyperService<ConnService<S>> {
-    TowerToHyperService::new(ConnService {
-        stack,
-        peer,
-        tls,
-        closing,
-    })
-}
-
 /// The next connection from any listener, taking them in turn so none starves.
 async fn accept_any(
     listeners: &[Listener],
@@ -289,6 +303,48 @@ async fn accept_any(
         Poll::Pending
     })
     .await
+}
+
+/// Connections that have not yet sent a request, oldest first. When accept runs out of file
+/// descriptors these are closed to make room: a flood of silent connections then cannot keep
+/// real clients out until its members time out.
+#[derive(Default)]
+struct Silent(VecDeque<(AbortHandle, Opened)>);
+
+impl Silent {
+    fn push(&mut self, task: AbortHandle, opened: Opened) {
+        self.0.push_back((task, opened));
+        // Forget, from the front, connections that spoke or ended: the queue stays about as
+        // long as the connections accepted within one header timeout.
+        while let Some((task, opened)) = self.0.front() {
+            if !(task.is_finished() || opened.get()) {
+                break;
+            }
+            self.0.pop_front();
+        }
+    }
+
+    /// Closes every connection still silent; how many it closed.
+    fn shed(&mut self) -> usize {
+        let mut closed = 0;
+        for (task, opened) in self.0.drain(..) {
+            if !opened.get() && !task.is_finished() {
+                task.abort();
+                closed += 1;
+            }
+        }
+        if closed > 0 {
+            tracing::warn!(
+                closed,
+                "out of file descriptors: closed connections that sent no request"
+            );
+        }
+        closed
+    }
+}
+
+fn is_out_of_files(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
 
 /// Errors that concern one connection are skipped; others (out of file descriptors) are

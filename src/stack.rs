@@ -65,7 +65,7 @@ pub fn build(config: &Config, parts: Parts) -> impl Stack {
         .layer(CsrfLayer::new(respond.clone()))
         // 5. `/admin/*` also needs X-Admin-Token when one is configured.
         .layer(AdminTokenLayer::new(config.admin_token.as_deref(), respond))
-        // 6. A lazily taken database connection, held until the response body ends.
+        // 6. Pooled database connections, lent per blocking call, never held while waiting.
         .layer(ScopeLayer::new(parts.state.db.clone()))
         // 7. The dispatch table.
         .service(Router::new(parts.table, parts.state))

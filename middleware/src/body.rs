@@ -9,6 +9,8 @@ use http_body::{Frame, SizeHint};
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Empty, Full};
 use hyper::body::Incoming;
 
+use crate::incoming::{BodyLimits, LimitedIncoming};
+
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Request and response body. The common shapes (hyper's incoming body, a buffered body, no
@@ -20,7 +22,7 @@ pub struct Body(Kind);
 enum Kind {
     Empty(Empty<Bytes>),
     Full(Full<Bytes>),
-    Incoming(Incoming),
+    Incoming(LimitedIncoming),
     Boxed(UnsyncBoxBody<Bytes, BoxError>),
 }
 
@@ -36,9 +38,10 @@ impl std::fmt::Debug for Body {
     }
 }
 
-impl From<Incoming> for Body {
-    fn from(body: Incoming) -> Self {
-        Body(Kind::Incoming(body))
+impl Body {
+    /// A request body from hyper, with `limits` on how long the client may keep us waiting.
+    pub fn incoming(body: Incoming, limits: BodyLimits) -> Self {
+        Body(Kind::Incoming(LimitedIncoming::new(body, limits)))
     }
 }
 
@@ -53,7 +56,7 @@ impl http_body::Body for Body {
         match &mut self.0 {
             Kind::Empty(body) => Pin::new(body).poll_frame(cx).map_err(|e| match e {}),
             Kind::Full(body) => Pin::new(body).poll_frame(cx).map_err(|e| match e {}),
-            Kind::Incoming(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+            Kind::Incoming(body) => Pin::new(body).poll_frame(cx),
             Kind::Boxed(body) => Pin::new(body).poll_frame(cx),
         }
     }

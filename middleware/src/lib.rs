@@ -8,6 +8,7 @@ pub mod body;
 pub mod client;
 pub mod csrf;
 pub mod future;
+pub mod incoming;
 pub mod metrics;
 pub mod panic;
 pub mod policy;

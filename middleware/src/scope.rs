@@ -1,19 +1,16 @@
-//! Resource scope: a per-request handle that takes a pooled connection on first use and gives
-//! it back when the response body has been sent (or dropped), so a streaming response keeps
-//! its connection exactly as long as it streams. Requests that never ask take nothing.
+//! Resource scope: the per-request handle through which handlers reach pooled blocking
+//! resources. Each [`Scope::run`] borrows a connection for one blocking call and gives it back
+//! when the call returns, so no request holds one while it waits on its client (a stalled
+//! upload, a slow reader of the response) or on anything else. Requests that never ask take
+//! nothing.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{ready, Context, Poll};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use bytes::Bytes;
 use http::{Request, Response};
-use http_body::{Frame, SizeHint};
-use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-use crate::body::{self, Body, BoxError};
+use crate::body::{Body, BoxError};
 
 /// A pool of blocking resources (the SQLite pool implements this in the route crate).
 pub trait Pool: Send + Sync + 'static {
@@ -44,63 +41,36 @@ impl std::error::Error for ScopeError {}
 
 /// The request's handle; cheap to clone, found in request extensions.
 pub struct Scope<P: Pool> {
-    inner: Arc<Inner<P>>,
-}
-
-struct Inner<P: Pool> {
     pool: Arc<P>,
-    conn: Mutex<Option<P::Conn>>,
 }
 
 impl<P: Pool> Clone for Scope<P> {
     fn clone(&self) -> Self {
         Scope {
-            inner: self.inner.clone(),
+            pool: self.pool.clone(),
         }
     }
 }
 
 impl<P: Pool> Scope<P> {
     pub fn new(pool: Arc<P>) -> Self {
-        Scope {
-            inner: Arc::new(Inner {
-                pool,
-                conn: Mutex::new(None),
-            }),
-        }
+        Scope { pool }
     }
 
-    /// Runs `f` with the request's connection on a blocking thread, taking one from the pool
-    /// first if this request has none yet.
+    /// Runs `f` on a blocking thread with a connection taken for this call alone and returned
+    /// as soon as `f` does. One unit of work (a transaction, say) belongs in one call.
     pub async fn run<T, F>(&self, f: F) -> Result<T, ScopeError>
     where
         F: FnOnce(&mut P::Conn) -> T + Send + 'static,
         T: Send + 'static,
     {
-        let inner = self.inner.clone();
+        let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
-            let mut slot = inner
-                .conn
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let conn = match &mut *slot {
-                Some(conn) => conn,
-                empty => empty.insert(inner.pool.get().map_err(ScopeError::Acquire)?),
-            };
-            Ok(f(conn))
+            let mut conn = pool.get().map_err(ScopeError::Acquire)?;
+            Ok(f(&mut conn))
         })
         .await
         .map_err(ScopeError::Task)?
-    }
-
-    /// Whether this request has taken a connection.
-    pub fn is_holding(&self) -> bool {
-        self.inner.conn.lock().map(|c| c.is_some()).unwrap_or(true)
-    }
-
-    /// Whether another handle to this scope exists.
-    fn is_shared(&self) -> bool {
-        Arc::strong_count(&self.inner) > 1
     }
 }
 
@@ -153,92 +123,25 @@ where
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = ScopeFuture<S::Future, P>;
+    type Future = S::Future;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
-        let scope = Scope::new(self.pool.clone());
-        req.extensions_mut().insert(scope.clone());
-        ScopeFuture {
-            inner: self.inner.call(req),
-            scope: Some(scope),
-        }
-    }
-}
-
-pin_project! {
-    /// The inner future; hands the scope to the response body when the body may still need it.
-    pub struct ScopeFuture<F, P: Pool> {
-        #[pin]
-        inner: F,
-        scope: Option<Scope<P>>,
-    }
-}
-
-impl<F, E, P: Pool> Future for ScopeFuture<F, P>
-where
-    F: Future<Output = Result<Response<Body>, E>>,
-{
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let res = ready!(this.inner.poll(cx))?;
-        let res = match this.scope.take() {
-            // A held connection is returned when the body ends; a handle still shared (moved into
-            // a streaming body) may take one later. Otherwise nothing is left to keep.
-            Some(scope) if scope.is_holding() || scope.is_shared() => res.map(|inner| {
-                body::boxed(ScopedBody {
-                    inner,
-                    scope: Some(scope),
-                })
-            }),
-            _ => res,
-        };
-        Poll::Ready(Ok(res))
-    }
-}
-
-pin_project! {
-    /// A response body that keeps the request's scope until its last frame.
-    struct ScopedBody<P: Pool> {
-        #[pin]
-        inner: Body,
-        scope: Option<Scope<P>>,
-    }
-}
-
-impl<P: Pool> http_body::Body for ScopedBody<P> {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = self.project();
-        let polled = this.inner.poll_frame(cx);
-        if matches!(polled, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
-            this.scope.take();
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        req.extensions_mut().insert(Scope::new(self.pool.clone()));
+        self.inner.call(req)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::body;
+    use bytes::Bytes;
+    use futures_util::StreamExt;
+    use http_body::Frame;
     use http_body_util::{BodyExt, StreamBody};
     use std::convert::Infallible;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -249,6 +152,12 @@ mod tests {
     struct Counting {
         taken: AtomicUsize,
         returned: Arc<AtomicUsize>,
+    }
+
+    impl Counting {
+        fn out(&self) -> usize {
+            self.taken.load(Ordering::SeqCst) - self.returned.load(Ordering::SeqCst)
+        }
     }
 
     struct Conn(Arc<AtomicUsize>);
@@ -270,6 +179,10 @@ mod tests {
         Request::get("/").body(body::empty()).unwrap()
     }
 
+    fn scope_of(req: &Request<Body>) -> Scope<Counting> {
+        req.extensions().get::<Scope<Counting>>().unwrap().clone()
+    }
+
     #[tokio::test]
     async fn untouched_requests_take_nothing() {
         let pool = Arc::new(Counting::default());
@@ -281,66 +194,57 @@ mod tests {
         assert_eq!(pool.taken.load(Ordering::SeqCst), 0);
     }
 
+    /// The handler waits on something (its client, say) between two calls: nothing is held
+    /// while it waits.
     #[tokio::test]
-    async fn a_handle_kept_by_the_body_can_still_take_a_connection() {
+    async fn each_call_returns_its_connection_before_the_handler_waits_again() {
+        let pool = Arc::new(Counting::default());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let rx = Arc::new(std::sync::Mutex::new(Some(rx)));
+        let svc = ScopeLayer::new(pool.clone()).layer(service_fn(move |req: Request<Body>| {
+            let rx = rx.lock().unwrap().take().unwrap();
+            async move {
+                let scope = scope_of(&req);
+                scope.run(|_c| ()).await.unwrap();
+                let _ = rx.await;
+                scope.run(|_c| ()).await.unwrap();
+                Ok::<_, Infallible>(Response::new(body::empty()))
+            }
+        }));
+        let call = tokio::spawn(svc.oneshot(request()));
+        while pool.taken.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert_eq!(pool.out(), 0, "nothing held while the handler waits");
+        tx.send(()).unwrap();
+        call.await.unwrap().unwrap();
+        assert_eq!(pool.taken.load(Ordering::SeqCst), 2);
+        assert_eq!(pool.out(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_streaming_body_borrows_per_call_and_holds_nothing_between_frames() {
         let pool = Arc::new(Counting::default());
         let svc =
             ScopeLayer::new(pool.clone()).layer(service_fn(|req: Request<Body>| async move {
-                let scope = req.extensions().get::<Scope<Counting>>().unwrap().clone();
-                let stream = futures_util::stream::once(async move {
-                    scope.run(|_c| ()).await.unwrap();
-                    Ok::<_, BoxError>(Frame::data(Bytes::from_static(b"late")))
+                let scope = scope_of(&req);
+                let stream = futures_util::stream::iter(0..2).then(move |i| {
+                    let scope = scope.clone();
+                    async move {
+                        scope.run(|_c| ()).await.unwrap();
+                        Ok::<_, BoxError>(Frame::data(Bytes::from(format!("{i}"))))
+                    }
                 });
                 Ok::<_, Infallible>(Response::new(body::boxed(StreamBody::new(stream))))
             }));
         let res = svc.oneshot(request()).await.unwrap();
-        assert_eq!(pool.taken.load(Ordering::SeqCst), 0, "nothing taken yet");
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        assert_eq!(&bytes[..], b"late");
-        assert_eq!(pool.taken.load(Ordering::SeqCst), 1);
-        assert_eq!(
-            pool.returned.load(Ordering::SeqCst),
-            1,
-            "returned at the end"
-        );
-    }
-
-    #[tokio::test]
-    async fn one_connection_per_request_held_until_the_stream_ends() {
-        let pool = Arc::new(Counting::default());
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, BoxError>>(1);
-        let rx = Arc::new(Mutex::new(Some(rx)));
-        let svc = ScopeLayer::new(pool.clone()).layer(service_fn(move |req: Request<Body>| {
-            let rx = rx.lock().unwrap().take().unwrap();
-            async move {
-                let scope = req.extensions().get::<Scope<Counting>>().unwrap().clone();
-                scope.run(|_c| ()).await.unwrap();
-                scope.run(|_c| ()).await.unwrap();
-                assert!(scope.is_holding());
-                let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-                    rx.recv().await.map(|f| (f, rx))
-                });
-                Ok::<_, Infallible>(Response::new(body::boxed(StreamBody::new(stream))))
-            }
-        }));
-        let res = svc.oneshot(request()).await.unwrap();
-        assert_eq!(
-            pool.taken.load(Ordering::SeqCst),
-            1,
-            "two uses, one connection"
-        );
         let mut body = res.into_body();
-        tx.send(Ok(Frame::data(Bytes::from_static(b"a"))))
-            .await
-            .unwrap();
         body.frame().await.unwrap().unwrap();
-        assert_eq!(pool.returned.load(Ordering::SeqCst), 0, "still streaming");
-        drop(tx);
+        assert_eq!(pool.out(), 0, "nothing held between frames");
+        body.frame().await.unwrap().unwrap();
         assert!(body.frame().await.is_none());
-        assert_eq!(
-            pool.returned.load(Ordering::SeqCst),
-            1,
-            "returned at the end of the body"
-        );
+        assert_eq!(pool.taken.load(Ordering::SeqCst), 2);
+        assert_eq!(pool.out(), 0);
     }
 }

@@ -68,28 +68,52 @@ impl Ctx {
         request_id_of(&self.parts.extensions)
     }
 
-    /// The whole body, refused with 413 past `limit` bytes.
-    pub async fn bytes_limited(&mut self, limit: usize) -> Result<Bytes, ApiError> {
-        let declared = self
-            .parts
+    /// The `Content-Length` the client announced, if any.
+    pub fn declared_length(&self) -> Option<u64> {
+        self.parts
             .headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        let mut body = self
-            .body
+            .and_then(|v| v.parse::<u64>().ok())
+    }
+
+    /// The request body, to stream it; reading it again fails. Map read errors with
+    /// [`ApiError::body_read`] (a stalled client is a 408) and refuse an announced length over
+    /// the route's limit first with [`Ctx::refuse_declared_over`].
+    pub fn take_body(&mut self) -> Result<Body, ApiError> {
+        self.body
             .take()
-            .ok_or_else(|| ApiError::internal("request body read twice"))?
-            .into_inner();
-        if declared.is_some_and(|n| n > limit as u64) {
-            discard(body).await;
-            return Err(ApiError::PayloadTooLarge { limit });
+            .map(SyncWrapper::into_inner)
+            .ok_or_else(|| ApiError::internal("request body read twice"))
+    }
+
+    /// 413 when the client announced more than `limit` bytes, answered before reading any of
+    /// it: a client waiting on `Expect: 100-continue` is told at once and never sends the body.
+    pub async fn refuse_declared_over(&mut self, limit: u64) -> Result<(), ApiError> {
+        if self.declared_length().is_none_or(|n| n <= limit) {
+            return Ok(());
         }
+        let waits_for_continue = self
+            .parts
+            .headers
+            .get(header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        let body = self.take_body()?;
+        if !waits_for_continue {
+            discard(body).await;
+        }
+        Err(ApiError::PayloadTooLarge {
+            limit: usize::try_from(limit).unwrap_or(usize::MAX),
+        })
+    }
+
+    /// The whole body, refused with 413 past `limit` bytes.
+    pub async fn bytes_limited(&mut self, limit: usize) -> Result<Bytes, ApiError> {
+        self.refuse_declared_over(limit as u64).await?;
+        let mut body = self.take_body()?;
         let mut buf = BytesMut::new();
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| {
-                ApiError::BadRequest(format!("Could not read the request body: {e}"))
-            })?;
+            let frame = frame.map_err(ApiError::body_read)?;
             let Ok(data) = frame.into_data() else {
                 continue; // trailers
             };
@@ -114,7 +138,7 @@ impl Ctx {
             .map_err(|e| ApiError::BadRequest(format!("Invalid JSON body: {e}")))
     }
 
-    /// Runs `f` with this request's pooled connection on a blocking thread.
+    /// Runs `f` on a blocking thread with a pooled connection borrowed for this call alone.
     pub async fn db<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut Conn) -> Result<T, ApiError> + Send + 'static,
@@ -129,21 +153,22 @@ impl Ctx {
     }
 }
 
-/// How much of an over-limit body is read and thrown away before the 413 goes out, and for how
-/// long. A client still sending when the server closes the connection gets a reset instead of
-/// the 413; reading the rest first (within these bounds) lets it see the answer.
+/// What of an over-limit body is read and thrown away before the 413 goes out. A client still
+/// sending when the server closes the connection gets a reset instead of the 413; reading what
+/// is already on its way (within these bounds) lets it see the answer. A client that pauses is
+/// not waited for.
 const DISCARD_MAX: usize = 16 * 1024 * 1024;
 const DISCARD_TIME: Duration = Duration::from_secs(5);
+const DISCARD_GAP: Duration = Duration::from_millis(250);
 
 async fn discard(mut body: Body) {
-    let drain = async {
-        let mut seen = 0usize;
-        while let Some(Ok(frame)) = body.frame().await {
-            seen += frame.data_ref().map_or(0, |d| d.len());
-            if seen > DISCARD_MAX {
-                break;
-            }
+    let deadline = tokio::time::Instant::now() + DISCARD_TIME;
+    let mut seen = 0usize;
+    while seen <= DISCARD_MAX {
+        let gap = tokio::time::Instant::now() + DISCARD_GAP;
+        match tokio::time::timeout_at(deadline.min(gap), body.frame()).await {
+            Ok(Some(Ok(frame))) => seen += frame.data_ref().map_or(0, |d| d.len()),
+            _ => break,
         }
-    };
-    let _ = tokio::time::timeout(DISCARD_TIME, drain).await;
+    }
 }

@@ -1,8 +1,9 @@
 //! The one error type handlers return, mapped to a status and body in one place.
 
 use http::request::Parts;
-use http::{header, HeaderValue, Response, StatusCode};
-use platform_middleware::body::{Body, BoxError};
+use http::{header, HeaderValue, Response, StatusCode, Version};
+use platform_middleware::body::{self, Body, BoxError};
+use platform_middleware::incoming;
 use platform_middleware::panic::internal_error;
 use platform_middleware::respond::{prefers_html, Respond};
 use platform_middleware::scope::ScopeError;
@@ -23,6 +24,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("Request body too large (limit {limit} bytes)")]
     PayloadTooLarge { limit: usize },
+    /// The client stopped sending its body (`BODY_READ_TIMEOUT`); the connection is closed.
+    #[error("Request body timeout")]
+    BodyTimeout,
     #[error("{0}")]
     Unprocessable(String),
     /// Refused for now (a locked account); `retry_after` seconds go in `Retry-After`.
@@ -41,6 +45,15 @@ impl ApiError {
         ApiError::Internal(error.into())
     }
 
+    /// A failed read of the request body: 408 when the client stalled, 400 otherwise.
+    pub fn body_read(error: BoxError) -> Self {
+        if incoming::is_timeout(&error) {
+            ApiError::BodyTimeout
+        } else {
+            ApiError::BadRequest(format!("Could not read the request body: {error}"))
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::NotFound => StatusCode::NOT_FOUND,
@@ -50,6 +63,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -76,6 +90,8 @@ impl ApiError {
                     internal_error(request_id)
                 }
             }
+            // A stalled upload is a transport failure, not a page: the same JSON for everyone.
+            ApiError::BodyTimeout => body::detail(status, "Request body timeout"),
             other => respond.refuse(req, status, &other.to_string()),
         };
         match self {
@@ -89,6 +105,14 @@ impl ApiError {
             ApiError::TooManyRequests { retry_after, .. } => {
                 res.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            }
+            // The rest of the body is not read: end the connection rather than parse it as the
+            // next request. HTTP/2 ends just the stream, and forbids the header.
+            ApiError::BodyTimeout | ApiError::PayloadTooLarge { .. }
+                if req.version < Version::HTTP_2 =>
+            {
+                res.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             ApiError::Unauthorized(_) => {
                 res.headers_mut()

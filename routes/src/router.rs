@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http::{header, HeaderValue, Method, Request, Response, StatusCode, Version};
 use http_body::Body as _;
 use pin_project_lite::pin_project;
 use platform_middleware::body::{self, Body};
@@ -34,6 +34,7 @@ impl Router {
 /// The little of a request kept to render an error after the handler consumed it.
 pub struct ErrorHead {
     method: Method,
+    version: Version,
     uri: http::Uri,
     accept: Option<HeaderValue>,
     request_id: Option<HeaderValue>,
@@ -43,6 +44,7 @@ impl ErrorHead {
     fn of(req: &Request<Body>) -> Self {
         ErrorHead {
             method: req.method().clone(),
+            version: req.version(),
             uri: req.uri().clone(),
             accept: req.headers().get(header::ACCEPT).cloned(),
             request_id: req
@@ -55,6 +57,7 @@ impl ErrorHead {
     fn respond(self, error: ApiError, state: &AppState) -> Response<Body> {
         let mut req = Request::new(());
         *req.method_mut() = self.method;
+        *req.version_mut() = self.version;
         *req.uri_mut() = self.uri;
         if let Some(accept) = self.accept {
             req.headers_mut().insert(header::ACCEPT, accept);

@@ -4,6 +4,7 @@
 mod accounts;
 mod deploy;
 mod env;
+mod limits;
 mod modes;
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use http::HeaderValue;
 use ipnet::IpNet;
+use platform_middleware::incoming::BodyLimits;
 use platform_middleware::proxy_fix::{Hops, TrustedProxies};
 use platform_middleware::rate_limit::Quotas;
 
@@ -76,6 +78,8 @@ pub struct Config {
     pub rate_limits: Quotas,
     pub drain_timeout: Duration,
     pub header_read_timeout: Duration,
+    /// `BODY_READ_TIMEOUT` and `BODY_MIN_RATE`.
+    pub body: BodyLimits,
     pub log_format: LogFormat,
     pub cors_origins: Vec<HeaderValue>,
     /// Where `/metrics` is served; `None` with `METRICS_LISTEN=off`.
@@ -133,6 +137,7 @@ impl Config {
                 .unwrap_or_default(),
             drain_timeout: duration(&env, "DRAIN_TIMEOUT", Duration::from_secs(30))?,
             header_read_timeout: duration(&env, "HEADER_READ_TIMEOUT", Duration::from_secs(30))?,
+            body: limits::body(&env)?,
             log_format: env
                 .parse("LOG_FORMAT", "expected text or json")?
                 .unwrap_or_default(),

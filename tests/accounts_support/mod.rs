@@ -48,6 +48,11 @@ impl Builder {
     }
 
     pub fn start(self) -> Server {
+        self.start_with(|_| {})
+    }
+
+    /// Starts with `adjust` applied to the server's command (limits, say).
+    pub fn start_with(self, adjust: impl FnOnce(&mut std::process::Command)) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let cli = self.inner.settings();
         for (name, admin) in &self.users {
@@ -58,7 +63,9 @@ impl Builder {
             let out = cli.cli(dir.path(), &args, Some(PASSWORD));
             assert!(out.status.success(), "user add: {out:?}");
         }
-        let server = self.inner.dir(dir).spawn();
+        let mut cmd = self.inner.command(dir.path());
+        adjust(&mut cmd);
+        let server = common::Server::adopt(cmd.spawn().expect("spawn platform-server"), Some(dir));
         Server { server, cli }
     }
 }
