@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use platform_middleware::auth::{AuthMethod, Authenticate, Identity, StaticToken};
 use platform_middleware::rate_limit::{self, Limits};
 use platform_routes::accounts::cookies::CookiePolicy;
+use platform_routes::accounts::hash_pool::HashPool;
 use platform_routes::accounts::jwt_provider::{ExternalJwt, JwtSettings};
 use platform_routes::accounts::keys::{self, KeyError};
 use platform_routes::accounts::lockout::Lockout;
@@ -218,6 +219,7 @@ async fn accounts(config: &Config) -> Result<Accounts, StartError> {
             development: config.env == Environment::Development,
         },
         lockout: Lockout::default(),
+        hashes: HashPool::per_core(),
     })
 }
 
@@ -246,6 +248,7 @@ fn providers(
                 audience: a.jwt_audience.clone(),
                 cache_ttl: a.auth_cache_ttl,
                 cache_max: a.auth_cache_max,
+                refresh_min_interval: a.jwks_refresh_min_interval,
             })
             .map_err(StartError::Jwt)?;
             out.push(Arc::new(jwt));

@@ -115,7 +115,7 @@ pub fn run(db_path: &Path, action: UserAction) -> Result<String, String> {
             password_stdin,
         } => {
             let phc = hash(&read_password(password_stdin)?)?;
-            users::set_password(c, &name, &phc).map_err(err)?;
+            users::set_password(c, &name, &phc, None).map_err(err)?;
             Ok(format!("password of {name} changed"))
         }
         UserAction::Disable { name } => {

@@ -11,7 +11,7 @@ use std::task::{ready, Context, Poll};
 
 use futures_util::future::{self, BoxFuture, Either, Ready};
 use http::request::Parts;
-use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http::{header, HeaderValue, Request, Response, StatusCode};
 use subtle::ConstantTimeEq;
 use tower::{Layer, Service};
 
@@ -387,7 +387,9 @@ where
 
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
         let shared = &self.layer.0;
-        let open = meta_of(&mut req, &*shared.policy).public || req.method() == Method::OPTIONS;
+        // OPTIONS gets no pass: a CORS preflight is answered by the CORS layer before this one,
+        // and any other OPTIONS would otherwise probe routes and the admin token unauthenticated.
+        let open = meta_of(&mut req, &*shared.policy).public;
         let (parts, body) = req.into_parts();
         let resolved = resolve_now(&shared.providers, &parts, 0);
         let Resolved::Done(outcome) = resolved else {
@@ -483,6 +485,7 @@ mod tests {
     use crate::body;
     use crate::policy::RouteMeta;
     use crate::respond::JsonOrHtml;
+    use http::Method;
     use http_body_util::BodyExt;
     use std::convert::Infallible;
     use tower::{service_fn, ServiceExt};
@@ -565,7 +568,11 @@ mod tests {
             call(layer(None), Method::GET, "/health", Some("Bearer tok3n")).await;
         assert_eq!((status, body.as_str()), (StatusCode::OK, "1:static"));
         let (status, _, _) = call(layer(None), Method::OPTIONS, "/api/me", None).await;
-        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "OPTIONS meets auth like GET"
+        );
     }
 
     #[tokio::test]

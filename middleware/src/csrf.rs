@@ -3,7 +3,8 @@
 //! come from (`Origin`, `Sec-Fetch-Site`), so a cross-site form or fetch is refused with 403.
 //! Bearer requests are unaffected: a browser never adds an `Authorization` header on its own.
 //! A request with neither header is not from a modern browser page, so it cannot be a forgery
-//! and passes.
+//! and passes. Routes marked `same_origin` (the login form) get the check without a cookie:
+//! a login CSRF would sign the victim's browser in to the attacker's account.
 
 use std::task::{Context, Poll};
 
@@ -14,6 +15,7 @@ use crate::auth::{AuthMethod, Identity};
 use crate::body::{self, Body};
 use crate::client::{client_of, ClientInfo};
 use crate::future::{self, Gate};
+use crate::policy::RouteMeta;
 use crate::respond::{prefers_html, SharedRespond};
 
 pub const DETAIL: &str = "Cross-site request refused";
@@ -84,8 +86,10 @@ pub fn same_origin(headers: &HeaderMap, client: &ClientInfo) -> bool {
     if site.is_some_and(|s| !matches!(s, "same-origin" | "none")) {
         return false;
     }
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return true;
+    let mut origins = headers.get_all(header::ORIGIN).iter();
+    let (Some(origin), None) = (origins.next(), origins.next()) else {
+        // No Origin at all passes; two are a forgery or a broken client.
+        return headers.get(header::ORIGIN).is_none();
     };
     let Some((scheme, authority)) = origin.to_str().ok().and_then(|o| o.split_once("://")) else {
         // `Origin: null` (sandboxed frames, some redirects) or garbage.
@@ -111,7 +115,12 @@ where
             .extensions()
             .get::<Identity>()
             .is_some_and(|i| i.method == AuthMethod::Cookie);
-        if !by_cookie || is_safe(req.method()) || same_origin(req.headers(), &client_of(&req)) {
+        let checked = by_cookie
+            || req
+                .extensions()
+                .get::<RouteMeta>()
+                .is_some_and(|m| m.same_origin);
+        if !checked || is_safe(req.method()) || same_origin(req.headers(), &client_of(&req)) {
             return future::pass(self.inner.call(req));
         }
         tracing::warn!(path = req.uri().path(), "cross-site request refused");
@@ -144,6 +153,15 @@ mod tests {
         method_of_auth: Option<AuthMethod>,
         headers: &[(&str, &str)],
     ) -> (StatusCode, String) {
+        call_route(method, method_of_auth, headers, RouteMeta::default()).await
+    }
+
+    async fn call_route(
+        method: Method,
+        method_of_auth: Option<AuthMethod>,
+        headers: &[(&str, &str)],
+        meta: RouteMeta,
+    ) -> (StatusCode, String) {
         let svc =
             CsrfLayer::new(Arc::new(JsonOrHtml)).layer(service_fn(|_: Request<Body>| async {
                 Ok::<_, Infallible>(Response::new(body::full("ok")))
@@ -159,6 +177,7 @@ mod tests {
         );
         client.scheme = Scheme::HTTPS;
         req.extensions_mut().insert(client);
+        req.extensions_mut().insert(meta);
         if let Some(m) = method_of_auth {
             req.extensions_mut().insert(Identity {
                 user_id: "u".into(),
@@ -186,6 +205,10 @@ mod tests {
                 ("sec-fetch-site", "same-site"),
                 ("origin", "https://app.example:7777"),
             ][..],
+            &[
+                ("origin", "https://app.example:7777"),
+                ("origin", "https://evil.example"),
+            ][..],
         ] {
             let (status, body) = call(Method::POST, COOKIE, headers).await;
             assert_eq!(status, StatusCode::FORBIDDEN, "{headers:?}");
@@ -211,6 +234,31 @@ mod tests {
         ];
         ok(call(Method::POST, Some(AuthMethod::Token), &evil).await);
         ok(call(Method::POST, None, &evil).await);
+    }
+
+    /// The login form: no cookie yet, still only from this origin.
+    #[tokio::test]
+    async fn same_origin_routes_are_checked_without_a_cookie() {
+        let login = RouteMeta {
+            same_origin: true,
+            ..RouteMeta::default()
+        };
+        for headers in [
+            &[("origin", "https://evil.example")][..],
+            &[("sec-fetch-site", "cross-site")][..],
+        ] {
+            let (status, _) = call_route(Method::POST, None, headers, login).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{headers:?}");
+        }
+        let own = [("origin", "https://app.example:7777")];
+        let (status, _) = call_route(Method::POST, None, &own, login).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _) = call_route(Method::POST, None, &[], login).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "no browser statement: not a forgery"
+        );
     }
 
     #[test]

@@ -65,6 +65,9 @@ pub struct RouteMeta {
     /// credentials are present).
     pub public: bool,
     pub rate: RateRule,
+    /// Writes must come from this origin even without a session cookie (the login form: a
+    /// foreign page must not sign the browser in to an account of its choosing).
+    pub same_origin: bool,
     /// The route the method and path match; `None` for unknown paths and methods.
     pub route: Option<MatchedRoute>,
 }

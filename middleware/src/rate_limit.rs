@@ -405,7 +405,7 @@ mod tests {
             } else {
                 RateRule::ByMethod
             },
-            route: None,
+            ..RouteMeta::default()
         });
         let layer = RateLimitLayer::new(Arc::new(limits), policy, Arc::new(JsonOrHtml));
         layer.layer(service_fn(|_req: Request<Body>| async {

@@ -214,6 +214,14 @@ impl RouteOptions<'_> {
         self
     }
 
+    /// Writes only from this server's origin, with or without a session cookie.
+    pub fn same_origin(mut self) -> Self {
+        if let Some(meta) = self.0.as_deref_mut() {
+            meta.same_origin = true;
+        }
+        self
+    }
+
     pub fn rate(mut self, rule: RateRule) -> Self {
         if let Some(meta) = self.0.as_deref_mut() {
             meta.rate = rule;
@@ -309,6 +317,7 @@ mod tests {
             RouteMeta {
                 public: true,
                 rate: RateRule::Auth,
+                same_origin: false,
                 route: Some(MatchedRoute {
                     set: "a",
                     pattern: "/login"

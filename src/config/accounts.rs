@@ -23,6 +23,8 @@ pub struct AccountsConfig {
     pub auth_cache_ttl: Duration,
     /// `AUTH_CACHE_MAX`: validated tokens remembered at once.
     pub auth_cache_max: usize,
+    /// `JWKS_REFRESH_MIN_INTERVAL`: the least time between two JWKS fetches for unknown `kid`s.
+    pub jwks_refresh_min_interval: Duration,
 }
 
 fn jwks_url(env: &Env<'_>) -> Result<Option<String>, ConfigError> {
@@ -85,6 +87,11 @@ pub fn load(
         auth_cache_max: env
             .parse("AUTH_CACHE_MAX", "expected a number of entries")?
             .unwrap_or(10_000),
+        jwks_refresh_min_interval: duration(
+            env,
+            "JWKS_REFRESH_MIN_INTERVAL",
+            Duration::from_secs(10),
+        )?,
     };
     if auth == AuthProvider::Jwt && config.jwt_secret.is_none() && config.jwt_jwks_url.is_none() {
         return Err(ConfigError::Refused(

@@ -2,6 +2,9 @@
 //! locally by an HS256 secret or by a JWKS fetched over HTTPS, with issuer and audience checks.
 //! Keys are cached and refetched when a token names an unknown `kid`; validated tokens are
 //! cached briefly so a busy client does not cost a signature check per request.
+//!
+//! External subjects are not local users: an identity's `user_id` is `jwt:<iss>#<sub>`, so no
+//! issuer's token can act as a local account (the server token's user "1", say).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,15 +16,11 @@ use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use platform_middleware::auth::{AuthMethod, Authenticate, Check, Identity, Role};
 use platform_middleware::body::BoxError;
 use serde::Deserialize;
-use tokio::sync::RwLock;
 
 use super::api_tokens::sha256_hex;
 
 /// Clock skew tolerated on `exp` and `nbf`.
 const LEEWAY_SECS: u64 = 30;
-/// An unknown `kid` refetches the JWKS at once (a rotated key must work on its first use), but
-/// at most this many times per minute, so junk tokens cannot make us hammer the issuer.
-const FETCHES_PER_MINUTE: usize = 12;
 
 #[derive(Clone, Debug, Default)]
 pub struct JwtSettings {
@@ -31,11 +30,16 @@ pub struct JwtSettings {
     pub audience: Option<String>,
     pub cache_ttl: Duration,
     pub cache_max: usize,
+    /// An unknown `kid` refetches the JWKS at most once per this interval
+    /// (`JWKS_REFRESH_MIN_INTERVAL`).
+    pub refresh_min_interval: Duration,
 }
 
 #[derive(Deserialize)]
 struct ExternalClaims {
     sub: String,
+    #[serde(default)]
+    iss: Option<String>,
     exp: i64,
     #[serde(default)]
     email: Option<String>,
@@ -65,7 +69,7 @@ impl ExternalClaims {
 
     fn identity(&self) -> Identity {
         Identity {
-            user_id: self.sub.clone(),
+            user_id: format!("jwt:{}#{}", self.iss.as_deref().unwrap_or(""), self.sub),
             username: self
                 .email
                 .clone()
@@ -76,19 +80,21 @@ impl ExternalClaims {
     }
 }
 
+/// The key set and its refetches. Readers take the current set without waiting: the lock
+/// guards a pointer swap, never a fetch. Fetches run one at a time under `fetching`.
 struct Jwks {
-    set: JwkSet,
-    /// When the recent fetches happened, oldest first.
-    fetches: std::collections::VecDeque<Instant>,
+    set: std::sync::RwLock<Arc<JwkSet>>,
+    /// Held for the length of a fetch; holds when the last one started.
+    fetching: tokio::sync::Mutex<Option<Instant>>,
 }
 
 impl Jwks {
-    fn may_fetch(&mut self) -> bool {
-        let minute = Duration::from_secs(60);
-        while self.fetches.front().is_some_and(|t| t.elapsed() >= minute) {
-            self.fetches.pop_front();
-        }
-        self.fetches.len() < FETCHES_PER_MINUTE
+    fn current(&self) -> Arc<JwkSet> {
+        self.set.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn replace(&self, set: JwkSet) {
+        *self.set.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
     }
 }
 
@@ -99,7 +105,7 @@ pub struct ExternalJwt(Arc<Verifier>);
 struct Verifier {
     settings: JwtSettings,
     http: reqwest::Client,
-    jwks: RwLock<Jwks>,
+    jwks: Jwks,
     cache: Mutex<HashMap<String, (Identity, Instant)>>,
 }
 
@@ -111,10 +117,10 @@ impl ExternalJwt {
         Ok(ExternalJwt(Arc::new(Verifier {
             settings,
             http,
-            jwks: RwLock::new(Jwks {
-                set: JwkSet { keys: Vec::new() },
-                fetches: Default::default(),
-            }),
+            jwks: Jwks {
+                set: std::sync::RwLock::new(Arc::new(JwkSet { keys: Vec::new() })),
+                fetching: tokio::sync::Mutex::new(None),
+            },
             cache: Mutex::new(HashMap::new()),
         })))
     }
@@ -167,20 +173,22 @@ impl Verifier {
     }
 
     async fn find(&self, alg: Algorithm, kid: Option<&str>) -> Option<DecodingKey> {
-        find_in(&self.jwks.read().await.set, alg, kid)
+        find_in(&self.jwks.current(), alg, kid)
     }
 
-    /// Fetches the JWKS again, unless a concurrent request already brought the key or the
-    /// fetch budget is spent.
+    /// Fetches the JWKS again: one fetch at a time (a request arriving meanwhile waits for it and
+    /// looks again), and at most one per `refresh_min_interval`, so junk `kid`s can neither
+    /// hammer the issuer nor spend a budget that a genuinely rotated key then lacks.
     async fn refetch(&self, alg: Algorithm, kid: Option<&str>) {
         let Some(url) = &self.settings.jwks_url else {
             return;
         };
-        let mut jwks = self.jwks.write().await;
-        if find_in(&jwks.set, alg, kid).is_some() || !jwks.may_fetch() {
+        let mut last = self.jwks.fetching.lock().await;
+        let recent = last.is_some_and(|t| t.elapsed() < self.settings.refresh_min_interval);
+        if recent || find_in(&self.jwks.current(), alg, kid).is_some() {
             return;
         }
-        jwks.fetches.push_back(Instant::now());
+        *last = Some(Instant::now());
         let fetched = async {
             self.http
                 .get(url)
@@ -192,7 +200,7 @@ impl Verifier {
         }
         .await;
         match fetched {
-            Ok(set) => jwks.set = set,
+            Ok(set) => self.jwks.replace(set),
             // The issuer being down must not turn every request into a 500: keep the keys we
             // have, and let tokens under unknown keys be refused.
             Err(error) => tracing::warn!(%error, url, "cannot fetch the JWKS"),
@@ -311,7 +319,11 @@ mod tests {
         let id = p.validate(&t).await.unwrap().unwrap();
         assert_eq!(
             (id.user_id.as_str(), id.role, id.method),
-            ("u-1", Role::User, AuthMethod::Jwt)
+            (
+                "jwt:https://issuer.example/auth/v1#u-1",
+                Role::User,
+                AuthMethod::Jwt
+            )
         );
         assert_eq!(id.username.as_deref(), Some("a@example.com"));
         assert!(p.0.cached(&sha256_hex(&t)).is_some());

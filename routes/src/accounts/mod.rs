@@ -3,6 +3,7 @@
 
 pub mod api_tokens;
 pub mod cookies;
+pub mod hash_pool;
 pub mod jwt_provider;
 pub mod keys;
 pub mod lockout;
@@ -13,6 +14,7 @@ pub mod sessions;
 pub mod users;
 
 use cookies::CookiePolicy;
+use hash_pool::HashPool;
 use lockout::Lockout;
 use sessions::Sessions;
 
@@ -21,6 +23,8 @@ pub struct Accounts {
     pub sessions: Sessions,
     pub cookies: CookiePolicy,
     pub lockout: Lockout,
+    /// Where password hashes are computed (never on the shared blocking pool).
+    pub hashes: HashPool,
 }
 
 /// Accounts with a fresh key in `dir` and default settings, for unit tests of other modules.
@@ -34,6 +38,7 @@ pub(crate) fn test_accounts(dir: &std::path::Path) -> Accounts {
             ..Default::default()
         },
         lockout: Lockout::default(),
+        hashes: HashPool::new(1),
     }
 }
 

@@ -69,7 +69,7 @@ impl Authenticate for SessionCookie {
                     return Ok(None);
                 };
                 let renewed = if renewing.sessions.needs_renewal(&claims) {
-                    Some(renewing.sessions.issue(c, &user)?.0)
+                    renewing.sessions.renew(c, &user, &claims)?
                 } else {
                     None
                 };
@@ -123,6 +123,7 @@ mod tests {
                 ..Default::default()
             },
             lockout: Lockout::default(),
+            hashes: crate::accounts::hash_pool::HashPool::new(1),
         });
         let conn = db.get().unwrap();
         let user = users::add(

@@ -1,5 +1,7 @@
 //! Browser sessions: JWTs signed with the server's key, recorded by `jti` so that logout (and
-//! disabling a user) revokes them server-side.
+//! disabling a user) revokes them server-side. A session renewed past half its life hands its
+//! family on to the new one; revocation is by family, so a copy of the cookie taken before a
+//! renewal dies with the one logged out.
 
 use std::time::Duration;
 
@@ -59,8 +61,43 @@ impl Sessions {
         &self.keys
     }
 
-    /// Signs a new session for `user` and records it. Blocking (writes the sessions table).
+    /// Signs a new session (a new family) for `user` and records it. Blocking.
     pub fn issue(&self, c: &Connection, user: &User) -> Result<(String, Claims), SessionError> {
+        self.issue_in(c, user, None)
+    }
+
+    /// Replaces the live session `claims` (past half its life) with a new one of the same
+    /// family, once: a session already renewed, or no longer live, gets nothing. Blocking.
+    pub fn renew(
+        &self,
+        c: &Connection,
+        user: &User,
+        claims: &Claims,
+    ) -> Result<Option<String>, SessionError> {
+        let tx = c.unchecked_transaction()?;
+        let family: Option<String> = tx
+            .query_row(
+                "UPDATE sessions SET renewed_at = ?2
+                 WHERE jti = ?1 AND renewed_at IS NULL AND revoked_at IS NULL
+                 RETURNING family",
+                params![claims.jti, now()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(family) = family else {
+            return Ok(None);
+        };
+        let (token, _) = self.issue_in(&tx, user, Some(&family))?;
+        tx.commit()?;
+        Ok(Some(token))
+    }
+
+    fn issue_in(
+        &self,
+        c: &Connection,
+        user: &User,
+        family: Option<&str>,
+    ) -> Result<(String, Claims), SessionError> {
         let iat = now();
         let claims = Claims {
             sub: user.id.clone(),
@@ -82,8 +119,13 @@ impl Sessions {
         let token =
             encode(&header, &claims, encoding).map_err(|e| SessionError::Sign(e.to_string()))?;
         c.execute(
-            "INSERT INTO sessions (jti, user_id, expires_at) VALUES (?1, ?2, ?3)",
-            params![claims.jti, claims.sub, claims.exp],
+            "INSERT INTO sessions (jti, user_id, expires_at, family) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                claims.jti,
+                claims.sub,
+                claims.exp,
+                family.unwrap_or(&claims.jti)
+            ],
         )?;
         // Expired rows are useless; dropping them here keeps the table small without a timer.
         c.execute("DELETE FROM sessions WHERE expires_at < ?1", [iat])?;
@@ -126,18 +168,35 @@ pub fn is_live(c: &Connection, jti: &str) -> rusqlite::Result<bool> {
     Ok(matches!(row, Some((exp, None)) if exp > now()))
 }
 
+/// The family of session `jti`, if it is recorded.
+pub fn family_of(c: &Connection, jti: &str) -> rusqlite::Result<Option<String>> {
+    c.query_row("SELECT family FROM sessions WHERE jti = ?1", [jti], |r| {
+        r.get(0)
+    })
+    .optional()
+}
+
+/// Revokes session `jti` with every session of its family, earlier and later.
 pub fn revoke(c: &Connection, jti: &str) -> rusqlite::Result<()> {
     c.execute(
-        "UPDATE sessions SET revoked_at = ?2 WHERE jti = ?1 AND revoked_at IS NULL",
+        "UPDATE sessions SET revoked_at = ?2
+         WHERE family = (SELECT family FROM sessions WHERE jti = ?1) AND revoked_at IS NULL",
         params![jti, now()],
     )?;
     Ok(())
 }
 
 pub fn revoke_all(c: &Connection, user_id: &str) -> rusqlite::Result<()> {
+    revoke_all_but(c, user_id, None)
+}
+
+/// Revokes every session of `user_id` outside the family `keep` (the one changing its
+/// password, say).
+pub fn revoke_all_but(c: &Connection, user_id: &str, keep: Option<&str>) -> rusqlite::Result<()> {
     c.execute(
-        "UPDATE sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
-        params![user_id, now()],
+        "UPDATE sessions SET revoked_at = ?2
+         WHERE user_id = ?1 AND revoked_at IS NULL AND family IS NOT ?3",
+        params![user_id, now(), keep],
     )?;
     Ok(())
 }
@@ -193,6 +252,32 @@ mod tests {
         let (foreign, _) = other.issue(&c2, &u2).unwrap();
         assert!(s.verify(&foreign).is_none());
         assert!(s.verify("not.a.jwt").is_none());
+    }
+
+    #[test]
+    fn renewal_happens_once_and_revocation_ends_the_whole_family() {
+        let (_dir, s, c, user) = setup(3600);
+        let (_, a) = s.issue(&c, &user).unwrap();
+        let b = s.renew(&c, &user, &a).unwrap().expect("renewed");
+        assert!(s.renew(&c, &user, &a).unwrap().is_none(), "renews once");
+        let b = s.verify(&b).unwrap();
+        assert_eq!(
+            family_of(&c, &b.jti).unwrap(),
+            family_of(&c, &a.jti).unwrap()
+        );
+        let (_, other) = s.issue(&c, &user).unwrap();
+        revoke(&c, &b.jti).unwrap();
+        assert!(!is_live(&c, &a.jti).unwrap(), "the earlier copy dies too");
+        assert!(!is_live(&c, &b.jti).unwrap());
+        assert!(is_live(&c, &other.jti).unwrap(), "another login lives on");
+        assert!(
+            s.renew(&c, &user, &a).unwrap().is_none(),
+            "revoked: no renewal"
+        );
+        revoke_all_but(&c, &user.id, family_of(&c, &other.jti).unwrap().as_deref()).unwrap();
+        assert!(is_live(&c, &other.jti).unwrap());
+        revoke_all(&c, &user.id).unwrap();
+        assert!(!is_live(&c, &other.jti).unwrap());
     }
 
     #[test]

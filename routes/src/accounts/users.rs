@@ -150,14 +150,20 @@ pub fn set_display_name(c: &Connection, username: &str, name: &str) -> Result<()
     Ok(())
 }
 
-pub fn set_password(c: &Connection, username: &str, phc: &str) -> Result<(), UserError> {
-    let n = c.execute(
-        "UPDATE users SET password_hash = ?2 WHERE username = ?1",
-        params![username, phc],
+/// Sets the password and ends every session of the user but those of family `keep` (the
+/// browser that changed it, if any).
+pub fn set_password(
+    c: &Connection,
+    username: &str,
+    phc: &str,
+    keep: Option<&str>,
+) -> Result<(), UserError> {
+    let user = by_name(c, username)?.ok_or_else(|| UserError::Unknown(username.into()))?;
+    c.execute(
+        "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+        params![user.id, phc],
     )?;
-    if n == 0 {
-        return Err(UserError::Unknown(username.into()));
-    }
+    super::sessions::revoke_all_but(c, &user.id, keep)?;
     Ok(())
 }
 

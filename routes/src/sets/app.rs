@@ -7,7 +7,7 @@ use platform_middleware::body::Body;
 use serde::Serialize;
 
 use crate::accounts::api_tokens::{self, TokenInfo};
-use crate::accounts::{passwords, users};
+use crate::accounts::{cookies, passwords, sessions, users};
 use crate::ctx::Ctx;
 use crate::error::ApiError;
 use crate::pages::{self, field, form};
@@ -153,24 +153,7 @@ async fn change_password(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         };
         return render_account(&ctx, user, StatusCode::BAD_REQUEST, page).await;
     }
-    let id = user.id.clone();
-    let changed = ctx
-        .db(move |c| {
-            let Some(u) = users::by_id(c, &id)? else {
-                return Ok(false);
-            };
-            if !u
-                .password_hash
-                .as_deref()
-                .is_some_and(|h| passwords::verify(&current, h))
-            {
-                return Ok(false);
-            }
-            let phc = passwords::hash(&new).map_err(ApiError::internal)?;
-            users::set_password(c, &u.username, &phc).map_err(ApiError::internal)?;
-            Ok(true)
-        })
-        .await?;
+    let changed = set_password(&ctx, &user.id, current, new).await?;
     let page = if changed {
         AccountPage {
             notice: Some("Password changed".into()),
@@ -188,4 +171,48 @@ async fn change_password(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         StatusCode::BAD_REQUEST
     };
     render_account(&ctx, user, status, page).await
+}
+
+/// Checks `current` and sets `new` (hashing on the password pool, off the database pool), then
+/// ends the user's other sessions; this browser's session family lives on.
+async fn set_password(
+    ctx: &Ctx,
+    user_id: &str,
+    current: String,
+    new: String,
+) -> Result<bool, ApiError> {
+    let id = user_id.to_owned();
+    let Some(user) = ctx.db(move |c| Ok(users::by_id(c, &id)?)).await? else {
+        return Ok(false);
+    };
+    let Some(phc) = user.password_hash.clone() else {
+        return Ok(false);
+    };
+    let accounts = ctx.state.accounts.clone();
+    let hashed = accounts
+        .hashes
+        .run(move || {
+            passwords::verify(&current, &phc)
+                .then(|| passwords::hash(&new))
+                .transpose()
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let Some(new_phc) = hashed else {
+        return Ok(false);
+    };
+    let jti = cookies::read(&ctx.parts)
+        .and_then(|t| accounts.sessions.verify(t))
+        .map(|claims| claims.jti);
+    ctx.db(move |c| {
+        let keep = match jti {
+            Some(jti) => sessions::family_of(c, &jti)?,
+            None => None,
+        };
+        users::set_password(c, &user.username, &new_phc, keep.as_deref())
+            .map_err(ApiError::internal)
+    })
+    .await?;
+    Ok(true)
 }

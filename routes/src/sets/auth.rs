@@ -27,7 +27,10 @@ const FORM_LIMIT: usize = 16 * 1024;
 
 fn register(r: &mut Routes<'_>) {
     r.get("/auth/login", login_form).public();
-    r.post("/auth/login", login).public().rate(RateRule::Auth);
+    r.post("/auth/login", login)
+        .public()
+        .same_origin()
+        .rate(RateRule::Auth);
     r.post("/auth/logout", logout).public();
     r.get("/auth/logout", logout).public();
     r.get("/.well-known/jwks.json", jwks).public();
@@ -64,36 +67,41 @@ async fn login_form(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     pages::page(StatusCode::OK, "auth/login.html", ctx_page)
 }
 
-/// Checks the password on a blocking thread (argon2 is slow on purpose) and, when it matches an
-/// active user, records a new session. Unknown users cost the same as wrong passwords.
+/// Checks the password on the hashing pool (argon2 is slow and memory-hungry on purpose) and,
+/// when it matches an active user, records a new session. No database connection is held
+/// while the hash runs. Unknown users cost the same as wrong passwords.
 async fn authenticate(
     ctx: &Ctx,
     username: String,
     password: String,
 ) -> Result<Option<String>, ApiError> {
+    let user = ctx.db(move |c| Ok(users::by_name(c, &username)?)).await?;
+    let phc = user.as_ref().and_then(|u| u.password_hash.clone());
     let accounts = ctx.state.accounts.clone();
-    ctx.db(move |c| {
-        let user = users::by_name(c, &username)?;
-        let phc = user.as_ref().and_then(|u| u.password_hash.clone());
-        let ok = match &phc {
+    let ok = accounts
+        .hashes
+        .run(move || match &phc {
             Some(phc) => passwords::verify(&password, phc),
             None => {
                 passwords::verify_dummy(&password);
                 false
             }
-        };
-        match user.filter(|u| ok && u.is_active()) {
-            Some(user) => {
-                let (token, _) = accounts
-                    .sessions
-                    .issue(c, &user)
-                    .map_err(ApiError::internal)?;
-                Ok(Some(token))
-            }
-            None => Ok(None),
-        }
-    })
-    .await
+        })
+        .await
+        .map_err(ApiError::internal)?;
+    let Some(user) = user.filter(|u| ok && u.is_active()) else {
+        return Ok(None);
+    };
+    let token = ctx
+        .db(move |c| {
+            let (token, _) = accounts
+                .sessions
+                .issue(c, &user)
+                .map_err(ApiError::internal)?;
+            Ok(token)
+        })
+        .await?;
+    Ok(Some(token))
 }
 
 async fn login(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
@@ -126,7 +134,8 @@ async fn login(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
     Ok(res)
 }
 
-/// Revokes the session server-side (a copied cookie stops working too) and clears the cookie.
+/// Revokes the session's whole family server-side (a copied cookie, from before or after a
+/// renewal, stops working too) and clears the cookie.
 async fn logout(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let accounts = ctx.state.accounts.clone();
     if let Some(claims) = cookies::read(&ctx.parts).and_then(|t| accounts.sessions.verify(t)) {
