@@ -81,6 +81,7 @@ impl From<ServeArgs> for Overrides {
 }
 
 fn main() -> ExitCode {
+    fixed_mmap_threshold();
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve(cli.serve)) {
         Command::Serve(args) => serve(args.into()),
@@ -89,6 +90,19 @@ fn main() -> ExitCode {
         Command::Key {
             action: KeyAction::Rotate,
         } => key_rotate(),
+    }
+}
+
+/// Large allocations (argon2's 19 MiB, big bodies) go straight to the kernel and back. glibc
+/// otherwise raises its mmap threshold after the first such buffer is freed, after which every
+/// thread of the blocking pool keeps buffers up to that size in its own arena: memory then grows
+/// with the number of threads (gigabytes under ordinary load). Setting the threshold turns the
+/// adjustment off.
+fn fixed_mmap_threshold() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
     }
 }
 

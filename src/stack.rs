@@ -9,13 +9,15 @@ use platform_middleware::auth::{AuthLayer, Authenticate, Identity};
 use platform_middleware::csrf::CsrfLayer;
 use platform_middleware::panic::CatchPanicLayer;
 use platform_middleware::policy::SharedPolicy;
+use platform_middleware::preflight::PreflightOnlyLayer;
 use platform_middleware::proxy_fix::ProxyFixLayer;
 use platform_middleware::rate_limit::{Limits, RateLimitLayer};
 use platform_middleware::request_id::RequestIdLayer;
 use platform_middleware::respond::SharedRespond;
 use platform_middleware::scope::ScopeLayer;
+use platform_middleware::security_headers::SecurityHeadersLayer;
 use platform_middleware::trace::AccessLogLayer;
-use platform_routes::{AppState, Router, Table};
+use platform_routes::{pages, AppState, Router, Table};
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -41,13 +43,15 @@ pub fn build(config: &Config, parts: Parts) -> impl Stack {
             config.trusted_proxies.clone(),
             config.hops,
         ))
-        // 2. Request id (kept or generated, echoed), access log (which looks the route up once
-        //    for every layer below), panics as 500s.
+        // 2. Request id (kept or generated, echoed), browser hardening headers on every answer,
+        //    access log (which looks the route up once for every layer below), panics as 500s.
         .layer(RequestIdLayer)
+        .layer(SecurityHeadersLayer::new(pages::content_security_policy()))
         .layer(AccessLogLayer::new(policy.clone()))
         .layer(CatchPanicLayer)
-        //    CORS answers preflights here, before they could be limited or refused.
-        .option_layer(cors(config))
+        //    CORS answers real preflights here, before they could be limited or refused; any
+        //    other OPTIONS goes on to auth.
+        .option_layer(cors(config).map(PreflightOnlyLayer::new))
         // 3. Rate limits per client address and route class.
         .layer(RateLimitLayer::new(
             parts.limits,

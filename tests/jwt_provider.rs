@@ -4,6 +4,7 @@
 mod accounts_support;
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use accounts_support::*;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -84,7 +85,7 @@ async fn hs256_secret() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body,
-        json!({"user_id": "0b5c-user", "username": "grace@example.com", "role": "user", "auth": "jwt"})
+        json!({"user_id": format!("jwt:{ISSUER}#0b5c-user"), "username": "grace@example.com", "role": "user", "auth": "jwt"})
     );
     let mut cases = bad_tokens(|c| hs256(c, SECRET.as_bytes()));
     cases.push((
@@ -142,6 +143,15 @@ impl Ed {
 
 /// A one-route HTTP server on loopback answering every request with the current JWKS.
 async fn jwks_server(jwks: Arc<Mutex<Value>>, hits: Arc<Mutex<Vec<String>>>) -> String {
+    slow_jwks_server(jwks, hits, Duration::ZERO).await
+}
+
+/// The same, taking `delay` before each answer (an issuer under load).
+async fn slow_jwks_server(
+    jwks: Arc<Mutex<Value>>,
+    hits: Arc<Mutex<Vec<String>>>,
+    delay: Duration,
+) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -153,6 +163,7 @@ async fn jwks_server(jwks: Arc<Mutex<Value>>, hits: Arc<Mutex<Vec<String>>>) -> 
                 let request = String::from_utf8_lossy(&buf[..n]);
                 let path = request.split_whitespace().nth(1).unwrap_or("").to_owned();
                 hits.lock().unwrap().push(path);
+                tokio::time::sleep(delay).await;
                 let body = jwks.lock().unwrap().to_string();
                 let res = format!(
                     "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -176,6 +187,7 @@ async fn jwks_from_supabase_url_with_refresh_on_unknown_kid() {
         .env("SUPABASE_URL", &base)
         .env("JWT_ISSUER", ISSUER)
         .env("JWT_AUDIENCE", "authenticated")
+        .env("JWKS_REFRESH_MIN_INTERVAL", "1s")
         .start();
     let (status, body) = me(&server, &k1.sign(&claims())).await;
     assert_eq!(
@@ -190,10 +202,15 @@ async fn jwks_from_supabase_url_with_refresh_on_unknown_kid() {
     // Cached: a second token under k1 fetches nothing.
     let mut other = claims();
     other["sub"] = json!("second");
-    assert_eq!(me(&server, &k1.sign(&other)).await.1["user_id"], "second");
+    assert_eq!(
+        me(&server, &k1.sign(&other)).await.1["user_id"],
+        format!("jwt:{ISSUER}#second")
+    );
     assert_eq!(hits.lock().unwrap().len(), 1);
-    // The issuer rotates: a token under the new kid refetches and passes at once.
+    // The issuer rotates: past the minimum interval, a token under the new kid refetches and
+    // passes at once.
     *jwks.lock().unwrap() = json!({"keys": [k1.jwk(), k2.jwk()]});
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(me(&server, &k2.sign(&claims())).await.0, 200);
     assert_eq!(hits.lock().unwrap().len(), 2);
     let mut cases = bad_tokens(|c| k1.sign(c));
@@ -226,5 +243,75 @@ fn jwt_without_secret_or_jwks_refuses_to_start() {
     assert_eq!(
         stderr.trim(),
         "platform-server: error: AUTH_PROVIDER=jwt requires JWT_SECRET (HS256) or a JWKS URL (JWT_JWKS_URL or SUPABASE_URL)"
+    );
+}
+
+/// A slow JWKS endpoint and tokens naming junk `kid`s: genuine tokens under a known key answer
+/// at once meanwhile, junk causes one fetch per interval, and a genuinely rotated key is
+/// accepted within that interval however much junk arrives.
+#[tokio::test]
+async fn junk_kids_neither_stall_genuine_users_nor_starve_rotation() {
+    let (k1, k2) = (Ed::new("k1", 1), Ed::new("k2", 2));
+    let jwks = Arc::new(Mutex::new(json!({"keys": [k1.jwk()]})));
+    let hits = Arc::new(Mutex::new(Vec::new()));
+    let base = slow_jwks_server(jwks.clone(), hits.clone(), Duration::from_secs(3)).await;
+    let server = Server::builder()
+        .env("AUTH_PROVIDER", "jwt")
+        .env("JWT_JWKS_URL", &format!("{base}/jwks.json"))
+        .env("JWKS_REFRESH_MIN_INTERVAL", "2s")
+        .start();
+    assert_eq!(me(&server, &k1.sign(&claims())).await.0, 200, "first fetch");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let junk = |n: usize| {
+        let key = Ed::new(Box::leak(format!("junk-{n}").into_boxed_str()), 9);
+        key.sign(&claims())
+    };
+    let server = Arc::new(server);
+    let mut stalled = Vec::new();
+    for n in 0..4 {
+        let (server, token) = (server.clone(), junk(n));
+        stalled.push(tokio::spawn(async move { me(&server, &token).await.0 }));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for n in 0..5 {
+        let mut fresh = claims();
+        fresh["sub"] = json!(format!("genuine-{n}"));
+        let start = Instant::now();
+        assert_eq!(me(&server, &k1.sign(&fresh)).await.0, 200);
+        assert!(
+            start.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+    for task in stalled {
+        assert_eq!(task.await.unwrap(), 401);
+    }
+    // The issuer rotates while junk keeps coming: at most one fetch per interval, and the new
+    // key works within one interval (plus the slow fetch itself).
+    *jwks.lock().unwrap() = json!({"keys": [k1.jwk(), k2.jwk()]});
+    let fetches_before = hits.lock().unwrap().len();
+    let start = Instant::now();
+    let accepted = loop {
+        let tokens: Vec<String> = (0..5).map(|n| junk(100 + n)).collect();
+        futures_util::future::join_all(tokens.iter().map(|t| me(&server, t))).await;
+        if me(&server, &k2.sign(&claims())).await.0 == 200 {
+            break start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(12),
+            "the rotated key was never accepted"
+        );
+    };
+    let fetches = hits.lock().unwrap().len() - fetches_before;
+    eprintln!("rotated key accepted after {accepted:?}, {fetches} fetches");
+    assert!(
+        accepted < Duration::from_secs(2 + 3 + 3 + 1),
+        "{accepted:?}"
+    );
+    let allowed = accepted.as_secs() / 2 + 2;
+    assert!(
+        fetches as u64 <= allowed,
+        "{fetches} fetches in {accepted:?}"
     );
 }

@@ -252,3 +252,59 @@ async fn a_client_stuck_in_the_handshake_does_not_hold_up_others() {
         .unwrap();
     assert_eq!(res.status(), 200);
 }
+
+/// A connection that sends nothing is closed after `HEADER_READ_TIMEOUT`, before the handshake
+/// and after it.
+#[tokio::test]
+async fn silent_tls_connections_are_closed_before_and_after_the_handshake() {
+    use rustls_pki_types::pem::PemObject;
+    use std::sync::Arc;
+    use tokio::io::AsyncReadExt;
+
+    let (home, ca) = (tempfile::tempdir().unwrap(), Ca::new("test CA"));
+    let (files, _) = write_server_files(home.path(), &ca, "server");
+    let mut cmd = command(home.path());
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        .env("TLS_CERT", &files.cert)
+        .env("TLS_KEY", &files.key)
+        .env("HEADER_READ_TIMEOUT", "1s");
+    let server = Server::start(cmd);
+    // Before: no ClientHello at all.
+    let start = std::time::Instant::now();
+    let mut raw = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), raw.read(&mut [0u8; 16]))
+        .await
+        .expect("closed before the timeout of the test");
+    assert!(matches!(n, Ok(0) | Err(_)));
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+
+    // After: a complete handshake, then silence.
+    let mut roots = rustls::RootCertStore::empty();
+    let der = rustls_pki_types::CertificateDer::from_pem_slice(ca.pem().as_bytes()).unwrap();
+    roots.add(der).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.expect("handshake");
+    let start = std::time::Instant::now();
+    let n = tokio::time::timeout(Duration::from_secs(5), tls.read(&mut [0u8; 16]))
+        .await
+        .expect("closed before the timeout of the test");
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+}

@@ -12,11 +12,13 @@ pub mod incoming;
 pub mod metrics;
 pub mod panic;
 pub mod policy;
+pub mod preflight;
 pub mod proxy_fix;
 pub mod rate_limit;
 pub mod request_id;
 pub mod respond;
 pub mod scope;
+pub mod security_headers;
 pub mod trace;
 
 pub use body::{Body, BoxError};

@@ -84,7 +84,8 @@ impl ExternalClaims {
 /// guards a pointer swap, never a fetch. Fetches run one at a time under `fetching`.
 struct Jwks {
     set: std::sync::RwLock<Arc<JwkSet>>,
-    /// Held for the length of a fetch; holds when the last one started.
+    /// Held for the length of a fetch; holds when the last one ended, so that requests which
+    /// waited on it see it as recent and do not fetch again.
     fetching: tokio::sync::Mutex<Option<Instant>>,
 }
 
@@ -188,7 +189,6 @@ impl Verifier {
         if recent || find_in(&self.jwks.current(), alg, kid).is_some() {
             return;
         }
-        *last = Some(Instant::now());
         let fetched = async {
             self.http
                 .get(url)
@@ -199,6 +199,7 @@ impl Verifier {
                 .await
         }
         .await;
+        *last = Some(Instant::now());
         match fetched {
             Ok(set) => self.jwks.replace(set),
             // The issuer being down must not turn every request into a 500: keep the keys we

@@ -11,7 +11,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
-use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, KeypairBytes};
 use ed25519_dalek::SigningKey;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use rsa::traits::PublicKeyParts;
@@ -109,12 +109,21 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<(), KeyError> {
     std::fs::rename(&tmp, path).map_err(|e| io_err(path, e))
 }
 
+/// The key as standard PKCS#8 v1 PEM (the private key alone, as `openssl genpkey` writes it):
+/// ed25519-dalek's own encoding adds the public key in a v2 form that OpenSSL and Python's
+/// `cryptography` refuse, which would leave operators unable to inspect or back it up with
+/// standard tools. Keys written that way still load.
+fn standard_pem(key: &SigningKey) -> Result<String, ed25519_dalek::pkcs8::Error> {
+    let bytes = KeypairBytes {
+        secret_key: key.to_bytes(),
+        public_key: None,
+    };
+    Ok(bytes.to_pkcs8_pem(LineEnding::LF)?.to_string())
+}
+
 fn generate(path: &Path) -> Result<String, KeyError> {
     let key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
-    let pem = key
-        .to_pkcs8_pem(LineEnding::LF)
-        .map_err(|e| io_err(path, e))?
-        .to_string();
+    let pem = standard_pem(&key).map_err(|e| io_err(path, e))?;
     write_private(path, pem.as_bytes())?;
     tracing::info!(path = %path.display(), "generated a new session signing key");
     Ok(pem)
@@ -304,6 +313,24 @@ mod tests {
             load(&path).unwrap().find(&old).is_some(),
             "kept when no lifetime is given"
         );
+    }
+
+    #[test]
+    fn generated_keys_are_pkcs8_v1_and_v2_keys_of_earlier_versions_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signing_key.pem");
+        load(&path).unwrap();
+        let pem = std::fs::read_to_string(&path).unwrap();
+        // SEQUENCE { INTEGER 0, AlgorithmIdentifier { Ed25519 }, OCTET STRING { seed } }
+        assert!(pem.contains("\nMC4CAQAwBQYDK2VwBCIEI"), "{pem}");
+        let earlier = "-----BEGIN PRIVATE KEY-----\n\
+            MFECAQEwBQYDK2VwBCIEIOxTrX5zOYvDYEsczZMjAgz3/n3NpkzQmGlloVbhCMS9\n\
+            gSEAek/WKlK7XFjANigtaYpM47V6SpkMua5YHTSKJ6L8d6Y=\n\
+            -----END PRIVATE KEY-----\n";
+        std::fs::write(&path, earlier).unwrap();
+        let key = load(&path).unwrap().current;
+        assert_eq!(key.alg, Algorithm::EdDSA);
+        assert!(key.encoding.is_some());
     }
 
     #[test]

@@ -1,0 +1,113 @@
+//! CORS for real preflights only. tower-http's `CorsLayer` answers every `OPTIONS` request
+//! itself, credentials or not; an `OPTIONS` that is not a preflight (no `Origin` or no
+//! `Access-Control-Request-Method`) would then pass unauthenticated. This wrapper sends such
+//! requests past the CORS layer to the layers inside (auth first), where they meet the same
+//! checks as a `GET`.
+
+use std::task::{Context, Poll};
+
+use futures_util::future::Either;
+use http::{header, Method, Request, Response};
+use tower::{Layer, Service};
+use tower_http::cors::{Cors, CorsLayer};
+
+/// Whether this is a CORS preflight as browsers send them.
+pub fn is_preflight<B>(req: &Request<B>) -> bool {
+    req.method() == Method::OPTIONS
+        && req.headers().contains_key(header::ORIGIN)
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+}
+
+#[derive(Clone)]
+pub struct PreflightOnlyLayer {
+    cors: CorsLayer,
+}
+
+impl PreflightOnlyLayer {
+    pub fn new(cors: CorsLayer) -> Self {
+        PreflightOnlyLayer { cors }
+    }
+}
+
+impl<S: Clone> Layer<S> for PreflightOnlyLayer {
+    type Service = PreflightOnly<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        PreflightOnly {
+            cors: self.cors.layer(inner.clone()),
+            plain: inner,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct PreflightOnly<S> {
+    cors: Cors<S>,
+    plain: S,
+}
+
+impl<S, B, R> Service<Request<B>> for PreflightOnly<S>
+where
+    S: Service<Request<B>, Response = Response<R>> + Clone,
+    R: Default,
+{
+    type Response = Response<R>;
+    type Error = S::Error;
+    type Future = Either<<Cors<S> as Service<Request<B>>>::Future, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        // Both wrap clones of one service; whichever is called next must be ready.
+        match self.cors.poll_ready(cx)? {
+            Poll::Ready(()) => self.plain.poll_ready(cx),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        if req.method() == Method::OPTIONS && !is_preflight(&req) {
+            Either::Right(self.plain.call(req))
+        } else {
+            Either::Left(self.cors.call(req))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::body::{self, Body};
+    use http::{HeaderValue, StatusCode};
+    use std::convert::Infallible;
+    use tower::{service_fn, ServiceExt};
+    use tower_http::cors::AllowOrigin;
+
+    async fn status(req: Request<Body>) -> StatusCode {
+        let cors = CorsLayer::new().allow_origin(AllowOrigin::exact(HeaderValue::from_static(
+            "https://app.example",
+        )));
+        let svc = PreflightOnlyLayer::new(cors).layer(service_fn(|_: Request<Body>| async {
+            let mut res = Response::new(body::empty());
+            *res.status_mut() = StatusCode::UNAUTHORIZED;
+            Ok::<_, Infallible>(res)
+        }));
+        svc.oneshot(req).await.unwrap().status()
+    }
+
+    #[tokio::test]
+    async fn only_real_preflights_are_answered_by_cors() {
+        let preflight = Request::options("/api/tokens")
+            .header("origin", "https://app.example")
+            .header("access-control-request-method", "POST")
+            .body(body::empty())
+            .unwrap();
+        assert_eq!(status(preflight).await, StatusCode::OK);
+        let bare = Request::options("/api/tokens").body(body::empty()).unwrap();
+        assert_eq!(status(bare).await, StatusCode::UNAUTHORIZED);
+        let origin_only = Request::options("/api/tokens")
+            .header("origin", "https://app.example")
+            .body(body::empty())
+            .unwrap();
+        assert_eq!(status(origin_only).await, StatusCode::UNAUTHORIZED);
+    }
+}
