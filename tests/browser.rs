@@ -139,6 +139,12 @@ async fn chromium_logs_in_fetches_the_api_and_logs_out() {
             .await
             .unwrap();
         assert!(welcome.contains("ada"), "{welcome}");
+        // The page's own inline style applies under its Content-Security-Policy (by hash).
+        let width: Value = c
+            .execute("return getComputedStyle(document.body).maxWidth", vec![])
+            .await
+            .unwrap();
+        assert_eq!(width, "768px", "the template's style was blocked");
         let me = fetch_me(&c).await;
         assert_eq!(me["status"], 200, "{me}");
         assert_eq!(me["body"]["username"], "ada");
