@@ -102,6 +102,23 @@ impl Ctx {
         Ok(buf.freeze())
     }
 
+    /// The raw body, for handlers that stream it (uploads) and enforce their own limit.
+    pub fn take_body(&mut self) -> Result<Body, ApiError> {
+        self.body
+            .take()
+            .map(SyncWrapper::into_inner)
+            .ok_or_else(|| ApiError::internal("request body read twice"))
+    }
+
+    /// The declared `Content-Length`, if any.
+    pub fn content_length(&self) -> Option<u64> {
+        self.parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+    }
+
     /// The whole body, within the server's default limit.
     pub async fn bytes(&mut self) -> Result<Bytes, ApiError> {
         self.bytes_limited(self.state.body_limit).await
@@ -135,7 +152,7 @@ impl Ctx {
 const DISCARD_MAX: usize = 16 * 1024 * 1024;
 const DISCARD_TIME: Duration = Duration::from_secs(5);
 
-async fn discard(mut body: Body) {
+pub(crate) async fn discard(mut body: Body) {
     let drain = async {
         let mut seen = 0usize;
         while let Some(Ok(frame)) = body.frame().await {

@@ -5,6 +5,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod health;
+pub mod storage;
 pub mod tokens;
 
 use crate::table::RouteSet;
@@ -17,4 +18,5 @@ pub const ALL: &[RouteSet] = &[
     auth::SET,
     app::SET,
     admin::SET,
+    storage::SET,
 ];
