@@ -1,8 +1,10 @@
 //! Route sets, one module per former service's concern. Add a set by adding its module here.
 
 pub mod admin;
+pub mod admin_db;
 pub mod api;
 pub mod app;
+pub mod assets;
 pub mod auth;
 pub mod health;
 pub mod storage;
@@ -19,4 +21,6 @@ pub const ALL: &[RouteSet] = &[
     app::SET,
     admin::SET,
     storage::SET,
+    assets::SET,
+    admin_db::SET,
 ];
