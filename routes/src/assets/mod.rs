@@ -79,26 +79,74 @@ pub struct Changes {
     pub metadata: Option<Value>,
 }
 
-/// The key of an asset's bytes in the assets bucket: `<id>.<subtype>` as the old servers named
-/// them (`image/png` → `<id>.png`, `bin` when the type has no usable subtype); folders have none.
+/// The key of an asset's bytes in the assets bucket: `<id>.<ext>`, named as the old servers
+/// named them (so files their clients upload by name line up with the record): the usual
+/// extension of the content type, `bin` for types without one; folders have none.
 pub fn file_key(id: &str, content_type: &str) -> Option<String> {
     if content_type == FOLDER {
         return None;
     }
-    let subtype = content_type
-        .split(';')
-        .next()
-        .and_then(|t| t.split_once('/'))
-        .map(|(_, s)| s.trim())
-        .filter(|s| {
-            !s.is_empty()
-                && s.len() <= 32
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
-                && !s.starts_with('.')
-        })
-        .unwrap_or("bin");
-    Some(format!("{id}.{subtype}"))
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    Some(format!(
+        "{id}.{}",
+        extension_for(&essence.to_ascii_lowercase())
+    ))
+}
+
+/// The extension an asset of this type is stored under.
+fn extension_for(essence: &str) -> &'static str {
+    match essence {
+        "image/jpeg" => "jpg",
+        "image/png" => "png",
+        "image/gif" => "gif",
+        "image/svg+xml" => "svg",
+        "image/webp" => "webp",
+        "image/tiff" => "tiff",
+        "image/bmp" => "bmp",
+        "image/x-icon" => "ico",
+        "text/plain" => "txt",
+        "text/csv" => "csv",
+        "text/html" => "html",
+        "text/css" => "css",
+        "text/javascript" => "js",
+        "text/xml" => "xml",
+        "application/x-markdown" => "md",
+        "application/json" => "json",
+        "application/pdf" => "pdf",
+        "application/zip" => "zip",
+        "application/x-tar" => "tar",
+        "application/x-gzip" => "gz",
+        "application/x-yaml" => "yaml",
+        "application/yaml" => "yml",
+        "application/msword" => "doc",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => "docx",
+        "application/vnd.ms-excel" => "xls",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => "xlsx",
+        "application/vnd.ms-powerpoint" => "ppt",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation" => "pptx",
+        "audio/mpeg" | "audio/mp3" => "mp3",
+        "audio/wav" | "audio/x-wav" => "wav",
+        "audio/wave" => "wave",
+        "audio/ogg" | "video/ogg" => "ogg",
+        "audio/webm" => "webm",
+        "audio/aac" => "aac",
+        "audio/midi" => "midi",
+        "audio/x-flac" => "flac",
+        "audio/x-m4a" => "m4a",
+        "audio/x-aiff" => "aiff",
+        "video/mp4" => "mp4",
+        "video/mpeg" => "mpeg",
+        "video/quicktime" => "mov",
+        "video/x-msvideo" => "avi",
+        "video/x-flv" => "flv",
+        "video/x-m4v" => "m4v",
+        "video/3gpp" => "3gp",
+        "model/gltf-binary" => "glb",
+        "model/gltf+json" => "gltf",
+        "model/obj" => "obj",
+        "model/stl" => "stl",
+        _ => "bin",
+    }
 }
 
 #[cfg(test)]
@@ -108,10 +156,11 @@ mod tests {
     #[test]
     fn file_keys_follow_the_content_type() {
         assert_eq!(file_key("a", "image/png").as_deref(), Some("a.png"));
-        assert_eq!(file_key("a", "image/svg+xml").as_deref(), Some("a.svg+xml"));
+        assert_eq!(file_key("a", "image/jpeg").as_deref(), Some("a.jpg"));
+        assert_eq!(file_key("a", "image/svg+xml").as_deref(), Some("a.svg"));
         assert_eq!(
-            file_key("a", "text/plain; charset=utf-8").as_deref(),
-            Some("a.plain")
+            file_key("a", "Text/Plain; charset=utf-8").as_deref(),
+            Some("a.txt")
         );
         assert_eq!(file_key("a", "weird").as_deref(), Some("a.bin"));
         assert_eq!(file_key("a", "x/../../etc").as_deref(), Some("a.bin"));

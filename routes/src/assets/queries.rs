@@ -314,7 +314,7 @@ mod tests {
         assert!(delete_tree(&mut c, "other", "f").unwrap().is_none());
         let (ids, keys) = delete_tree(&mut c, "u", "f").unwrap().unwrap();
         assert_eq!(ids, ["t", "g", "f"]);
-        assert_eq!(keys, ["t.plain"]);
+        assert_eq!(keys, ["t.txt"]);
         assert!(get(&c, "k").unwrap().is_some());
     }
 }

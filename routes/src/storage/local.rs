@@ -45,15 +45,8 @@ impl LocalFs {
         body: &mut ByteStream,
         limit: u64,
     ) -> Result<Stored, StorageError> {
-        let (root, k) = (self.root.clone(), key.clone());
-        let target = blocking(move || prepare_write(&root, &k)).await?;
-        let temp = target.with_file_name(format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4().simple()));
+        let (target, temp, file) = self.create_temp(key).await?;
         let guard = TempFile(Some(temp.clone()));
-        let file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-            .await?;
         let mut out = BufWriter::with_capacity(CHUNK, file);
         let mut size = 0u64;
         while let Some(chunk) = body.next().await {
@@ -72,6 +65,31 @@ impl LocalFs {
         let stored = blocking(move || commit(&temp, &target, name)).await?;
         guard.keep();
         Ok(stored)
+    }
+
+    /// The target path and a new temporary file beside it. A delete pruning the (empty) folder
+    /// between its creation and the temporary file's is retried.
+    async fn create_temp(
+        &self,
+        key: &Key,
+    ) -> Result<(PathBuf, PathBuf, tokio::fs::File), StorageError> {
+        let mut attempts = 0;
+        loop {
+            let (root, k) = (self.root.clone(), key.clone());
+            let target = blocking(move || prepare_write(&root, &k)).await?;
+            let name = format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4().simple());
+            let temp = target.with_file_name(name);
+            let opened = tokio::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&temp)
+                .await;
+            match opened {
+                Ok(file) => return Ok((target, temp, file)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound && attempts < 3 => attempts += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     async fn open_read(&self, key: &Key, range: Option<RangeSpec>) -> Result<Object, StorageError> {
