@@ -92,6 +92,15 @@ impl<'a> As<'a> {
         self.send(req).await
     }
 
+    async fn upload_without_file(&self) -> (u16, Value) {
+        let body = "--b\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nx\r\n--b--\r\n";
+        let req = self
+            .req(Method::POST, "/api/assets")
+            .header("content-type", "multipart/form-data; boundary=b")
+            .body(body);
+        self.send(req).await
+    }
+
     async fn bytes(&self, path: &str) -> (u16, Vec<u8>) {
         let res = self.req(Method::GET, path).send().await.unwrap();
         (res.status().as_u16(), res.bytes().await.unwrap().to_vec())
@@ -479,4 +488,30 @@ async fn the_old_workers_admin_shapes_answer_200() {
     // Rows of any user are for admins only.
     let bob = As::user(&server, "bob").await;
     assert_eq!(bob.call(Method::GET, "/admin/db/assets/z1").await.0, 403);
+}
+
+#[tokio::test]
+async fn uploads_over_the_limit_leave_nothing_behind() {
+    let server = Server::builder()
+        .user("ada", false)
+        .env("MAX_UPLOAD_BYTES", "100")
+        .start();
+    let ada = As::user(&server, "ada").await;
+    let (status, body) = ada.upload("big.bin", &[7u8; 101], &[]).await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["detail"], "Request body too large (limit 100 bytes)");
+    let (status, _) = ada.upload("ok.bin", &[7u8; 100], &[]).await;
+    assert_eq!(status, 201);
+    let (_, list) = ada.call(Method::GET, "/api/assets").await;
+    assert_eq!(ids(&list).len(), 1);
+    let files = std::fs::read_dir(server.data_dir().join("storage/assets"))
+        .unwrap()
+        .count();
+    assert_eq!(files, 1);
+    // No file part at all.
+    let (status, body) = ada.upload_without_file().await;
+    assert_eq!(
+        (status, &body["detail"]),
+        (400, &json!("multipart upload needs a 'file' part"))
+    );
 }
