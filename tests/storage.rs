@@ -425,6 +425,18 @@ async fn failed_uploads_leave_the_old_version() {
     let (status, body) = put(&server, "/api/storage/keep.bin", vec![b'n'; 1001]).await;
     assert_eq!(status, 413);
     assert_eq!(body["detail"], "Request body too large (limit 1000 bytes)");
+    // A client waiting for `100 Continue` is answered before it sends anything.
+    let mut s = TcpStream::connect(server.addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "PUT /api/storage/keep.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Length: 5000000\r\nExpect: 100-continue\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 413");
     // Chunked, found too large while streaming.
     let chunk = format!("{:x}\r\n{}\r\n", 800, "n".repeat(800));
     let (status, _) = raw(

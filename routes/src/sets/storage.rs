@@ -103,7 +103,7 @@ async fn put(mut ctx: Ctx, bucket: Bucket, shape: Shape) -> Result<Response<Body
     let limit = ctx.state.storage.max_upload;
     let body = ctx.take_body()?;
     if ctx.content_length().is_some_and(|n| n > limit) {
-        discard(body).await;
+        refuse_body(&ctx, body).await;
         return Err(StorageError::TooLarge { limit }.into());
     }
     let mut stream: ByteStream = Box::pin(body.into_data_stream());
@@ -124,6 +124,19 @@ async fn put(mut ctx: Ctx, bucket: Bucket, shape: Shape) -> Result<Response<Body
         status,
         &json!({"key": key.as_str(), "size": stored.meta.size, "etag": stored.meta.etag}),
     )
+}
+
+/// Before a 413 for a declared length: a client waiting for `100 Continue` has sent nothing
+/// and gets the answer at once; any other has its body read (within bounds) so it sees it.
+pub(crate) async fn refuse_body(ctx: &Ctx, body: Body) {
+    let expects_continue = ctx
+        .parts
+        .headers
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if !expects_continue {
+        discard(body).await;
+    }
 }
 
 fn stream_frames(

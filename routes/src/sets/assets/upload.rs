@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::{acting_user, insert_checked, new_id, valid_name};
 use crate::assets::{file_key, Asset, NewAsset};
-use crate::ctx::{discard, Ctx};
+use crate::ctx::Ctx;
 use crate::error::ApiError;
 use crate::storage::{ByteStream, Key, StorageError};
 
@@ -52,7 +52,7 @@ pub(super) async fn receive(mut ctx: Ctx) -> Result<Asset, ApiError> {
     let limit = ctx.state.storage.max_upload;
     let body = ctx.take_body()?;
     if ctx.content_length().is_some_and(|n| n > limit + FORM_SLACK) {
-        discard(body).await;
+        crate::sets::storage::refuse_body(&ctx, body).await;
         return Err(StorageError::TooLarge { limit }.into());
     }
     let constraints = multer::Constraints::new()
