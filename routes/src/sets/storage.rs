@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use futures_util::TryStreamExt;
 use http::{Response, StatusCode};
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
@@ -110,7 +111,8 @@ async fn put(mut ctx: Ctx, bucket: Bucket, shape: Shape) -> Result<Response<Body
     let stored = match storage.put(&key, &mut stream, limit).await {
         Err(e @ StorageError::TooLarge { .. }) => {
             // Read (a bounded amount of) the rest so the client sees the 413.
-            discard(body::boxed(StreamBody::new(stream_frames(stream)))).await;
+            let rest = StreamBody::new(stream.map_ok(Frame::data));
+            discard(body::boxed(rest)).await;
             return Err(e.into());
         }
         other => other?,
@@ -137,13 +139,6 @@ pub(crate) async fn refuse_body(ctx: &Ctx, body: Body) {
     if !expects_continue {
         discard(body).await;
     }
-}
-
-fn stream_frames(
-    stream: ByteStream,
-) -> impl futures_util::Stream<Item = Result<Frame<bytes::Bytes>, platform_middleware::body::BoxError>>
-       + Send {
-    futures_util::TryStreamExt::map_ok(stream, Frame::data)
 }
 
 async fn delete(ctx: Ctx, bucket: Bucket) -> Result<Response<Body>, ApiError> {
