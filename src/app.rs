@@ -17,8 +17,9 @@ use platform_routes::accounts::sessions::Sessions;
 use platform_routes::accounts::Accounts;
 use platform_routes::pages::Pages;
 use platform_routes::state::{Draining, ServerInfo, DEFAULT_BODY_LIMIT};
+use platform_routes::storage::Buckets;
 use platform_routes::store::{self, Db};
-use platform_routes::{sets, AppState, Table};
+use platform_routes::{sets, AppState, RouteSettings, Table};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -51,6 +52,8 @@ pub enum StartError {
     Keys(#[from] KeyError),
     #[error("JWT provider: {0}")]
     Jwt(platform_middleware::BoxError),
+    #[error("storage folders (ASSET_FOLDER, ASSET_TEMP_FOLDER): {0}")]
+    Storage(std::io::Error),
     #[error("start-up task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -113,7 +116,22 @@ pub async fn assemble(config: &Config) -> Result<Assembled<impl Stack>, StartErr
     };
     let db_path = config.db_path.clone();
     let db: Arc<Db> = Arc::new(tokio::task::spawn_blocking(move || store::open(&db_path)).await??);
-    let table = Arc::new(Table::build(sets::ALL)?);
+    let table = Arc::new(Table::build_with(
+        sets::ALL,
+        RouteSettings {
+            public_storage: config.storage.public,
+        },
+    )?);
+    let storage = config.storage.clone();
+    let buckets = tokio::task::spawn_blocking(move || {
+        Buckets::local(
+            &storage.asset_folder,
+            &storage.temp_folder,
+            storage.max_upload_bytes,
+        )
+    })
+    .await?
+    .map_err(StartError::Storage)?;
     let accounts = Arc::new(accounts(config).await?);
 
     let draining = Draining::default();
@@ -129,6 +147,7 @@ pub async fn assemble(config: &Config) -> Result<Assembled<impl Stack>, StartErr
         },
         body_limit: DEFAULT_BODY_LIMIT,
         accounts: accounts.clone(),
+        storage: Arc::new(buckets),
     });
     let limits = Arc::new(Limits::new(config.rate_limits));
     rate_limit::spawn_sweeper(limits.clone(), SWEEP_EVERY);

@@ -161,7 +161,7 @@ const DISCARD_MAX: usize = 16 * 1024 * 1024;
 const DISCARD_TIME: Duration = Duration::from_secs(5);
 const DISCARD_GAP: Duration = Duration::from_millis(250);
 
-async fn discard(mut body: Body) {
+pub(crate) async fn discard(mut body: Body) {
     let deadline = tokio::time::Instant::now() + DISCARD_TIME;
     let mut seen = 0usize;
     while seen <= DISCARD_MAX {

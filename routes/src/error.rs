@@ -29,6 +29,9 @@ pub enum ApiError {
     BodyTimeout,
     #[error("{0}")]
     Unprocessable(String),
+    /// A `Range` outside the object; `size` goes in `Content-Range: bytes */size`.
+    #[error("Range Not Satisfiable")]
+    RangeNotSatisfiable { size: u64 },
     /// Refused for now (a locked account); `retry_after` seconds go in `Retry-After`.
     #[error("{detail}")]
     TooManyRequests { detail: String, retry_after: u64 },
@@ -65,6 +68,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -113,6 +117,11 @@ impl ApiError {
             {
                 res.headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            ApiError::RangeNotSatisfiable { size } => {
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                    res.headers_mut().insert(header::CONTENT_RANGE, v);
+                }
             }
             ApiError::Unauthorized(_) => {
                 res.headers_mut()

@@ -5,6 +5,7 @@
 //! table is built from [`sets::ALL`] in one place, and a conflicting route fails start-up.
 
 pub mod accounts;
+pub mod assets;
 pub mod ctx;
 pub mod error;
 pub mod pages;
@@ -12,6 +13,7 @@ pub mod reply;
 pub mod router;
 pub mod sets;
 pub mod state;
+pub mod storage;
 pub mod store;
 pub mod table;
 
@@ -19,4 +21,4 @@ pub use ctx::Ctx;
 pub use error::ApiError;
 pub use router::Router;
 pub use state::AppState;
-pub use table::{RouteSet, Routes, Table, TableError};
+pub use table::{RouteSet, RouteSettings, Routes, Table, TableError};

@@ -226,6 +226,14 @@ mod tests {
             },
             body_limit: 64,
             accounts: Arc::new(crate::accounts::test_accounts(dir.path())),
+            storage: Arc::new(
+                crate::storage::Buckets::local(
+                    &dir.path().join("assets"),
+                    &dir.path().join("temp"),
+                    1024,
+                )
+                .unwrap(),
+            ),
         });
         (Router::new(table, state), draining)
     }

@@ -16,6 +16,13 @@ use crate::error::ApiError;
 pub type HandlerFuture = BoxFuture<'static, Result<Response<Body>, ApiError>>;
 pub type Handler = Arc<dyn Fn(Ctx) -> HandlerFuture + Send + Sync>;
 
+/// Start-up settings that decide the shape of some routes (whether they are public).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RouteSettings {
+    /// `PUBLIC_STORAGE`: stored files readable without credentials.
+    pub public_storage: bool,
+}
+
 /// A group of routes from one former service, registered by one function.
 #[derive(Clone, Copy)]
 pub struct RouteSet {
@@ -79,11 +86,17 @@ pub struct Table {
 
 impl Table {
     pub fn build(sets: &[RouteSet]) -> Result<Table, TableError> {
+        Self::build_with(sets, RouteSettings::default())
+    }
+
+    /// The table for these start-up settings.
+    pub fn build_with(sets: &[RouteSet], settings: RouteSettings) -> Result<Table, TableError> {
         let mut builder = Builder::default();
         for set in sets {
             (set.register)(&mut Routes {
                 builder: &mut builder,
                 set: set.name,
+                settings,
             });
         }
         builder.finish()
@@ -200,6 +213,7 @@ fn allow_header(methods: &[(Method, Route)]) -> HeaderValue {
 pub struct Routes<'a> {
     builder: &'a mut Builder,
     set: &'static str,
+    settings: RouteSettings,
 }
 
 /// Options of the route just added.
@@ -222,6 +236,15 @@ impl RouteOptions<'_> {
         self
     }
 
+    /// Reachable without credentials when `public` (a start-up setting) holds.
+    pub fn public_if(self, public: bool) -> Self {
+        if public {
+            self.public()
+        } else {
+            self
+        }
+    }
+
     pub fn rate(mut self, rule: RateRule) -> Self {
         if let Some(meta) = self.0.as_deref_mut() {
             meta.rate = rule;
@@ -231,6 +254,11 @@ impl RouteOptions<'_> {
 }
 
 impl Routes<'_> {
+    /// The start-up settings the table is built with.
+    pub fn settings(&self) -> RouteSettings {
+        self.settings
+    }
+
     pub fn route<F, Fut>(
         &mut self,
         method: Method,
@@ -326,6 +354,28 @@ mod tests {
         );
         assert_eq!(table.lookup(&Method::GET, "/login"), RouteMeta::default());
         assert_eq!(table.lookup(&Method::GET, "/nowhere"), RouteMeta::default());
+    }
+
+    #[test]
+    fn settings_decide_whether_a_route_is_public() {
+        fn files(r: &mut Routes<'_>) {
+            let public = r.settings().public_storage;
+            r.get("/files/{*key}", nothing).public_if(public);
+        }
+        let set = [RouteSet {
+            name: "files",
+            register: files,
+        }];
+        let public = |settings| {
+            Table::build_with(&set, settings)
+                .unwrap()
+                .lookup(&Method::GET, "/files/a/b")
+                .public
+        };
+        assert!(!public(RouteSettings::default()));
+        assert!(public(RouteSettings {
+            public_storage: true
+        }));
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod deploy;
 mod env;
 mod limits;
 mod modes;
+mod storage;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -22,6 +23,7 @@ pub use accounts::AccountsConfig;
 pub use deploy::{TlsFiles, DEFAULT_METRICS_LISTEN};
 pub use env::Env;
 pub use modes::{AuthProvider, Environment, LogFormat, ServerMode};
+pub use storage::{StorageConfig, DEFAULT_MAX_UPLOAD_BYTES};
 
 pub const DEFAULT_HOST: &str = "127.0.0.1";
 pub const DEFAULT_PORT: u16 = 7777;
@@ -87,6 +89,7 @@ pub struct Config {
     /// Serve HTTPS on every listener with these files.
     pub tls: Option<TlsFiles>,
     pub accounts: AccountsConfig,
+    pub storage: StorageConfig,
 }
 
 impl Config {
@@ -110,6 +113,7 @@ impl Config {
             )?
             .unwrap_or_default();
         let accounts = accounts::load(&env, &data_dir, auth)?;
+        let storage = storage::load(&env, &data_dir)?;
         let config = Config {
             listen,
             listen_explicit,
@@ -145,6 +149,7 @@ impl Config {
             metrics_listen: deploy::metrics_listen(&env)?,
             tls: deploy::tls(&env)?,
             accounts,
+            storage,
         };
         config.validate()?;
         Ok(config)

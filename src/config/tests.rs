@@ -247,3 +247,32 @@ fn jwt_needs_a_secret_or_jwks_and_bad_values_name_the_variable() {
     assert!(refused(&[("JWT_JWKS_URL", "ftp://x")]).contains("JWT_JWKS_URL"));
     assert!(refused(&[("COOKIE_DOMAIN", "a.com; x")]).contains("COOKIE_DOMAIN"));
 }
+
+#[test]
+fn storage_settings() {
+    let c = load(&[("DATA_DIR", "/srv/p")]).unwrap().storage;
+    assert_eq!(
+        c,
+        StorageConfig {
+            asset_folder: PathBuf::from("/srv/p/storage/assets"),
+            temp_folder: PathBuf::from("/srv/p/storage/temp"),
+            public: false,
+            max_upload_bytes: 1 << 30,
+        }
+    );
+    let c = load(&[
+        ("ASSET_FOLDER", "/a"),
+        ("ASSET_TEMP_FOLDER", "/t"),
+        ("PUBLIC_STORAGE", "True"),
+        ("MAX_UPLOAD_BYTES", "1048576"),
+    ])
+    .unwrap()
+    .storage;
+    assert_eq!(
+        (c.asset_folder, c.temp_folder, c.public, c.max_upload_bytes),
+        (PathBuf::from("/a"), PathBuf::from("/t"), true, 1048576)
+    );
+    assert!(refused(&[("PUBLIC_STORAGE", "maybe")]).contains("PUBLIC_STORAGE"));
+    assert!(refused(&[("MAX_UPLOAD_BYTES", "1G")]).contains("MAX_UPLOAD_BYTES"));
+    assert!(refused(&[("MAX_UPLOAD_BYTES", "0")]).contains("MAX_UPLOAD_BYTES"));
+}

@@ -1,10 +1,13 @@
 //! Route sets, one module per former service's concern. Add a set by adding its module here.
 
 pub mod admin;
+pub mod admin_db;
 pub mod api;
 pub mod app;
+pub mod assets;
 pub mod auth;
 pub mod health;
+pub mod storage;
 pub mod tokens;
 
 use crate::table::RouteSet;
@@ -17,4 +20,7 @@ pub const ALL: &[RouteSet] = &[
     auth::SET,
     app::SET,
     admin::SET,
+    storage::SET,
+    assets::SET,
+    admin_db::SET,
 ];

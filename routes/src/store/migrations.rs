@@ -8,6 +8,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0001_settings.sql")),
         M::up(include_str!("../../migrations/0002_accounts.sql")),
         M::up(include_str!("../../migrations/0003_session_families.sql")),
+        M::up(include_str!("../../migrations/0004_assets.sql")),
     ])
 }
 
