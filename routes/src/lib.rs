@@ -5,11 +5,13 @@
 //! table is built from [`sets::ALL`] in one place, and a conflicting route fails start-up.
 
 pub mod accounts;
+pub mod collections;
 pub mod ctx;
 pub mod error;
 pub mod pages;
 pub mod reply;
 pub mod router;
+pub mod secrets;
 pub mod sets;
 pub mod state;
 pub mod store;

@@ -223,6 +223,7 @@ mod tests {
             },
             body_limit: 64,
             accounts: Arc::new(crate::accounts::test_accounts(dir.path())),
+            secrets: Arc::new(crate::secrets::Keyring::new("test")),
         });
         (Router::new(table, state), draining)
     }

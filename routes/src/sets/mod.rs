@@ -4,7 +4,9 @@ pub mod admin;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod collections;
 pub mod health;
+pub mod secrets;
 pub mod tokens;
 
 use crate::table::RouteSet;
@@ -17,4 +19,6 @@ pub const ALL: &[RouteSet] = &[
     auth::SET,
     app::SET,
     admin::SET,
+    collections::SET,
+    secrets::SET,
 ];

@@ -7,6 +7,8 @@ pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("../../migrations/0001_settings.sql")),
         M::up(include_str!("../../migrations/0002_accounts.sql")),
+        M::up(include_str!("../../migrations/0005_collections.sql")),
+        M::up(include_str!("../../migrations/0006_secrets.sql")),
     ])
 }
 
