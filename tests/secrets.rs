@@ -338,7 +338,8 @@ async fn secrets_from_the_old_server_import_and_decrypt() {
     let export = json!([
         {"user_id": "1", "key": "OPENAI_API_KEY", "encrypted_value": old_server_token(MASTER, "1", "sk-one")},
         {"user_id": ada_id, "key": "HF_TOKEN", "description": "Hugging Face",
-         "encrypted_value": old_server_token(MASTER, &ada_id, "hf-ada")},
+         "encrypted_value": old_server_token(MASTER, &ada_id, "hf-ada"),
+         "created_at": "2024-05-01T10:20:30.123456", "updated_at": "2024-06-01T08:00:00+00:00"},
         {"user_id": "1", "key": "WRONG_MASTER", "encrypted_value": old_server_token("another", "1", "x")},
         {"user_id": "1", "key": "WRONG_USER", "encrypted_value": old_server_token(MASTER, "2", "x")},
         {"user_id": "1", "key": "GARBAGE", "encrypted_value": "not a token"},
@@ -390,6 +391,9 @@ async fn secrets_from_the_old_server_import_and_decrypt() {
         (body["value"].as_str(), body["description"].as_str()),
         (Some("hf-ada"), Some("Hugging Face"))
     );
+    // The old row's timestamps are kept.
+    assert_eq!(body["created_at"], "2024-05-01T10:20:30.123Z");
+    assert_eq!(body["updated_at"], "2024-06-01T08:00:00.000Z");
     let (status, _) = call(
         &server,
         &ada,

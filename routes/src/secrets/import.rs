@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use fernet::Fernet;
 use serde::Serialize;
 use serde_json::Value;
@@ -18,6 +19,9 @@ pub struct Prepared {
     pub key: String,
     pub sealed: Sealed,
     pub description: Option<String>,
+    /// The old row's timestamps, when the export had them, in our format.
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
 }
 
 /// An entry that could not be imported, with the key and user id as they were sent.
@@ -26,6 +30,21 @@ pub struct Failure {
     pub key: Value,
     pub user_id: Value,
     pub detail: String,
+}
+
+/// An exported timestamp (Python's `isoformat()`, with or without an offset; naive is UTC) in
+/// our format; anything else is dropped and the import time used.
+fn timestamp(v: Option<&Value>) -> Option<String> {
+    let s = v?.as_str()?.trim();
+    let utc = DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .or_else(|_| {
+            NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+                .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f"))
+                .map(|n| n.and_utc())
+        })
+        .ok()?;
+    Some(utc.to_rfc3339_opts(SecondsFormat::Millis, true))
 }
 
 struct Entry<'a> {
@@ -86,6 +105,8 @@ pub fn prepare(keyring: &Keyring, entries: &[Value]) -> (Vec<Prepared>, Vec<Fail
                 key: e.key.into(),
                 sealed,
                 description: e.description,
+                created_at: timestamp(v.get("created_at")),
+                updated_at: timestamp(v.get("updated_at")),
             })
         });
         match result {
@@ -104,6 +125,26 @@ pub fn prepare(keyring: &Keyring, entries: &[Value]) -> (Vec<Prepared>, Vec<Fail
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn exported_timestamps_are_normalised() {
+        let t = |s: &str| timestamp(Some(&json!(s)));
+        assert_eq!(
+            t("2024-05-01T10:20:30.123456").as_deref(),
+            Some("2024-05-01T10:20:30.123Z")
+        );
+        assert_eq!(
+            t("2024-05-01T12:20:30+02:00").as_deref(),
+            Some("2024-05-01T10:20:30.000Z")
+        );
+        assert_eq!(
+            t("2024-05-01 10:20:30").as_deref(),
+            Some("2024-05-01T10:20:30.000Z")
+        );
+        assert_eq!(t("yesterday"), None);
+        assert_eq!(timestamp(Some(&json!(5))), None);
+        assert_eq!(timestamp(None), None);
+    }
 
     #[test]
     fn good_entries_re_encrypt_and_bad_ones_are_reported() {

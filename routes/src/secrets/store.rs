@@ -52,6 +52,13 @@ pub fn get(
     .optional()
 }
 
+/// Timestamps to keep from an import; `None` means now.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Times<'a> {
+    pub created_at: Option<&'a str>,
+    pub updated_at: Option<&'a str>,
+}
+
 /// Stores `sealed` as `user_id`'s `key`. A `None` description keeps the one stored. Returns
 /// the row and whether it was created (rather than replaced).
 pub fn put(
@@ -62,29 +69,41 @@ pub fn put(
     description: Option<&str>,
 ) -> rusqlite::Result<(SecretInfo, bool)> {
     let tx = c.transaction()?;
-    let out = upsert(&tx, user_id, key, sealed, description)?;
+    let out = upsert(&tx, user_id, key, sealed, description, Times::default())?;
     tx.commit()?;
     Ok(out)
 }
 
-/// [`put`] inside the caller's transaction.
+/// [`put`] inside the caller's transaction, with the timestamps of an imported row. A replaced
+/// row keeps its `created_at`.
 pub fn upsert(
     c: &Connection,
     user_id: &str,
     key: &str,
     sealed: &Sealed,
     description: Option<&str>,
+    times: Times<'_>,
 ) -> rusqlite::Result<(SecretInfo, bool)> {
     let existed = get(c, user_id, key)?.is_some();
     c.execute(
-        "INSERT INTO secrets (user_id, key, nonce, ciphertext, description)
-         VALUES (?1, ?2, ?3, ?4, ?5)
+        "INSERT INTO secrets (user_id, key, nonce, ciphertext, description, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5,
+                 coalesce(?6, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+                 coalesce(?7, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))
          ON CONFLICT (user_id, key) DO UPDATE SET
              nonce = excluded.nonce,
              ciphertext = excluded.ciphertext,
              description = coalesce(excluded.description, secrets.description),
-             updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-        params![user_id, key, sealed.nonce, sealed.ciphertext, description],
+             updated_at = excluded.updated_at",
+        params![
+            user_id,
+            key,
+            sealed.nonce,
+            sealed.ciphertext,
+            description,
+            times.created_at,
+            times.updated_at
+        ],
     )?;
     let row = c.query_row(
         "SELECT key, description, created_at, updated_at FROM secrets

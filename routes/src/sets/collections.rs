@@ -411,7 +411,18 @@ async fn index(mut ctx: Ctx, shape: Shape) -> Result<Response<Body>, ApiError> {
     )
     .map_err(ApiError::BadRequest)?;
     let source = source_of(&upload.filename);
-    let Ok(text) = std::str::from_utf8(&upload.bytes) else {
+    let (src, bytes) = (source.clone(), upload.bytes);
+    let chunked = tokio::task::spawn_blocking(move || {
+        let text = std::str::from_utf8(&bytes).ok()?;
+        Some(chunk_documents(
+            text.trim_start_matches('\u{feff}'),
+            &src,
+            opts,
+        ))
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let Some(chunks) = chunked else {
         let error = "file must be UTF-8 text or markdown";
         return match shape {
             Shape::Api => Err(ApiError::BadRequest(error.into())),
@@ -419,11 +430,6 @@ async fn index(mut ctx: Ctx, shape: Shape) -> Result<Response<Body>, ApiError> {
             Shape::Worker => reply::ok(&json!({ "path": upload.filename, "error": error })),
         };
     };
-    let text = text.trim_start_matches('\u{feff}').to_owned();
-    let src = source.clone();
-    let chunks = tokio::task::spawn_blocking(move || chunk_documents(&text, &src, opts))
-        .await
-        .map_err(ApiError::internal)?;
     let src = source.clone();
     let n = ctx
         .db(move |c| Ok(documents::replace_source(c, &owner, &name, &src, &chunks)?))

@@ -144,7 +144,18 @@ async fn import_old(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
     ctx.db(move |c| {
         let tx = c.transaction()?;
         for p in &ready {
-            store::upsert(&tx, &p.user_id, &p.key, &p.sealed, p.description.as_deref())?;
+            let times = store::Times {
+                created_at: p.created_at.as_deref(),
+                updated_at: p.updated_at.as_deref(),
+            };
+            store::upsert(
+                &tx,
+                &p.user_id,
+                &p.key,
+                &p.sealed,
+                p.description.as_deref(),
+                times,
+            )?;
         }
         tx.commit()?;
         Ok(())
