@@ -310,6 +310,13 @@ fn bad_form(e: impl std::fmt::Display) -> ApiError {
     ApiError::BadRequest(format!("Invalid multipart body: {e}"))
 }
 
+async fn whole_number(field: multer::Field<'_>, what: &str) -> Result<usize, ApiError> {
+    let text = field.text().await.map_err(bad_form)?;
+    text.trim()
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("{what} must be a whole number")))
+}
+
 async fn read_upload(ctx: &mut Ctx) -> Result<Upload, ApiError> {
     let content_type = ctx
         .parts
@@ -326,11 +333,6 @@ async fn read_upload(ctx: &mut Ctx) -> Result<Upload, ApiError> {
     let mut file = None;
     let (mut size, mut overlap) = (None, None);
     while let Some(field) = form.next_field().await.map_err(bad_form)? {
-        let number = |text: &str, what: &str| {
-            text.trim()
-                .parse::<usize>()
-                .map_err(|_| ApiError::BadRequest(format!("{what} must be a whole number")))
-        };
         match field.name() {
             Some("file") => {
                 let filename = field.file_name().unwrap_or("uploaded_file").to_owned();
@@ -338,18 +340,8 @@ async fn read_upload(ctx: &mut Ctx) -> Result<Upload, ApiError> {
                 let bytes = field.bytes().await.map_err(bad_form)?;
                 file = Some((filename, content_type, bytes));
             }
-            Some("chunk_size") => {
-                size = Some(number(
-                    &field.text().await.map_err(bad_form)?,
-                    "chunk_size",
-                )?)
-            }
-            Some("chunk_overlap") => {
-                overlap = Some(number(
-                    &field.text().await.map_err(bad_form)?,
-                    "chunk_overlap",
-                )?)
-            }
+            Some("chunk_size") => size = Some(whole_number(field, "chunk_size").await?),
+            Some("chunk_overlap") => overlap = Some(whole_number(field, "chunk_overlap").await?),
             _ => {}
         }
     }
