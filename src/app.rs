@@ -16,6 +16,8 @@ use platform_routes::accounts::providers::{ApiTokens, SessionCookie};
 use platform_routes::accounts::sessions::Sessions;
 use platform_routes::accounts::Accounts;
 use platform_routes::pages::Pages;
+use platform_routes::secrets::keyring::KeyringError;
+use platform_routes::secrets::Keyring;
 use platform_routes::state::{Draining, ServerInfo, DEFAULT_BODY_LIMIT};
 use platform_routes::storage::Buckets;
 use platform_routes::store::{self, Db};
@@ -54,6 +56,8 @@ pub enum StartError {
     Jwt(platform_middleware::BoxError),
     #[error("storage folders (ASSET_FOLDER, ASSET_TEMP_FOLDER): {0}")]
     Storage(std::io::Error),
+    #[error(transparent)]
+    Secrets(#[from] KeyringError),
     #[error("start-up task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -133,6 +137,7 @@ pub async fn assemble(config: &Config) -> Result<Assembled<impl Stack>, StartErr
     .await?
     .map_err(StartError::Storage)?;
     let accounts = Arc::new(accounts(config).await?);
+    let secrets = Arc::new(secrets_keyring(config).await?);
 
     let draining = Draining::default();
     let state = Arc::new(AppState {
@@ -148,6 +153,7 @@ pub async fn assemble(config: &Config) -> Result<Assembled<impl Stack>, StartErr
         body_limit: DEFAULT_BODY_LIMIT,
         accounts: accounts.clone(),
         storage: Arc::new(buckets),
+        secrets,
     });
     let limits = Arc::new(Limits::new(config.rate_limits));
     rate_limit::spawn_sweeper(limits.clone(), SWEEP_EVERY);
@@ -240,6 +246,15 @@ async fn accounts(config: &Config) -> Result<Accounts, StartError> {
         lockout: Lockout::default(),
         hashes: HashPool::per_core(),
     })
+}
+
+/// The secrets master key: the setting, or the development key file in DATA_DIR (which the
+/// keyring makes, and warns about, when missing).
+async fn secrets_keyring(config: &Config) -> Result<Keyring, StartError> {
+    let (setting, dir) = (config.secrets_master_key.clone(), config.data_dir.clone());
+    let (keyring, _source) =
+        tokio::task::spawn_blocking(move || Keyring::load(setting.as_deref(), &dir)).await??;
+    Ok(keyring)
 }
 
 /// The provider chain, asked in order. The server token stays valid (as user "1") under every

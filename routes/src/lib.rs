@@ -6,11 +6,13 @@
 
 pub mod accounts;
 pub mod assets;
+pub mod collections;
 pub mod ctx;
 pub mod error;
 pub mod pages;
 pub mod reply;
 pub mod router;
+pub mod secrets;
 pub mod sets;
 pub mod state;
 pub mod storage;

@@ -234,6 +234,7 @@ mod tests {
                 )
                 .unwrap(),
             ),
+            secrets: Arc::new(crate::secrets::Keyring::new("test")),
         });
         (Router::new(table, state), draining)
     }

@@ -7,6 +7,7 @@ use std::time::Instant;
 use platform_middleware::respond::SharedRespond;
 
 use crate::accounts::Accounts;
+use crate::secrets::Keyring;
 use crate::storage::Buckets;
 use crate::store::Db;
 
@@ -46,4 +47,6 @@ pub struct AppState {
     pub accounts: Arc<Accounts>,
     /// File buckets and the upload limit for the storage and assets route sets.
     pub storage: Arc<Buckets>,
+    /// The secrets master key (`SECRETS_MASTER_KEY` or the development key file).
+    pub secrets: Arc<Keyring>,
 }

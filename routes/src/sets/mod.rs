@@ -6,7 +6,9 @@ pub mod api;
 pub mod app;
 pub mod assets;
 pub mod auth;
+pub mod collections;
 pub mod health;
+pub mod secrets;
 pub mod storage;
 pub mod tokens;
 
@@ -23,4 +25,6 @@ pub const ALL: &[RouteSet] = &[
     storage::SET,
     assets::SET,
     admin_db::SET,
+    collections::SET,
+    secrets::SET,
 ];

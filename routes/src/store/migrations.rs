@@ -9,6 +9,8 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0002_accounts.sql")),
         M::up(include_str!("../../migrations/0003_session_families.sql")),
         M::up(include_str!("../../migrations/0004_assets.sql")),
+        M::up(include_str!("../../migrations/0005_collections.sql")),
+        M::up(include_str!("../../migrations/0006_secrets.sql")),
     ])
 }
 
