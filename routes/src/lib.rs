@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod ctx;
 pub mod error;
+pub mod jobs;
 pub mod pages;
 pub mod reply;
 pub mod router;
@@ -14,6 +15,7 @@ pub mod sets;
 pub mod state;
 pub mod store;
 pub mod table;
+pub mod workflows;
 
 pub use ctx::Ctx;
 pub use error::ApiError;

@@ -7,6 +7,7 @@ use std::time::Instant;
 use platform_middleware::respond::SharedRespond;
 
 use crate::accounts::Accounts;
+use crate::jobs::Jobs;
 use crate::store::Db;
 
 /// Request bodies larger than this are refused with 413 unless a route reads with its own limit.
@@ -43,4 +44,6 @@ pub struct AppState {
     pub body_limit: usize,
     /// Sessions, cookie policy and login lockout for the auth and app route sets.
     pub accounts: Arc<Accounts>,
+    /// The job supervisor: runs workflows on its own tasks, drained on shutdown.
+    pub jobs: Arc<Jobs>,
 }

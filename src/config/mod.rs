@@ -4,6 +4,7 @@
 mod accounts;
 mod deploy;
 mod env;
+mod jobs;
 mod modes;
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -19,6 +20,7 @@ use platform_middleware::rate_limit::Quotas;
 pub use accounts::AccountsConfig;
 pub use deploy::{TlsFiles, DEFAULT_METRICS_LISTEN};
 pub use env::Env;
+pub use jobs::JobsConfig;
 pub use modes::{AuthProvider, Environment, LogFormat, ServerMode};
 
 pub const DEFAULT_HOST: &str = "127.0.0.1";
@@ -83,6 +85,7 @@ pub struct Config {
     /// Serve HTTPS on every listener with these files.
     pub tls: Option<TlsFiles>,
     pub accounts: AccountsConfig,
+    pub jobs: JobsConfig,
 }
 
 impl Config {
@@ -140,6 +143,7 @@ impl Config {
             metrics_listen: deploy::metrics_listen(&env)?,
             tls: deploy::tls(&env)?,
             accounts,
+            jobs: jobs::load(&env)?,
         };
         config.validate()?;
         Ok(config)

@@ -247,3 +247,16 @@ fn jwt_needs_a_secret_or_jwks_and_bad_values_name_the_variable() {
     assert!(refused(&[("JWT_JWKS_URL", "ftp://x")]).contains("JWT_JWKS_URL"));
     assert!(refused(&[("COOKIE_DOMAIN", "a.com; x")]).contains("COOKIE_DOMAIN"));
 }
+
+#[test]
+fn jobs_settings() {
+    let c = load(&[]).unwrap();
+    assert_eq!(c.jobs.node_timeout, Duration::from_secs(300));
+    assert_eq!(c.jobs.max_concurrent, 8);
+    let c = load(&[("NODE_TIMEOUT", "2s"), ("MAX_CONCURRENT_JOBS", "3")]).unwrap();
+    assert_eq!(c.jobs.node_timeout, Duration::from_secs(2));
+    assert_eq!(c.jobs.max_concurrent, 3);
+    assert!(refused(&[("MAX_CONCURRENT_JOBS", "0")]).contains("MAX_CONCURRENT_JOBS"));
+    assert!(refused(&[("MAX_CONCURRENT_JOBS", "x")]).contains("MAX_CONCURRENT_JOBS"));
+    assert!(refused(&[("NODE_TIMEOUT", "0")]).contains("NODE_TIMEOUT"));
+}

@@ -5,7 +5,11 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod health;
+pub mod jobs;
+mod paging;
 pub mod tokens;
+pub mod worker_workflows;
+pub mod workflows;
 
 use crate::table::RouteSet;
 
@@ -17,4 +21,7 @@ pub const ALL: &[RouteSet] = &[
     auth::SET,
     app::SET,
     admin::SET,
+    workflows::SET,
+    worker_workflows::SET,
+    jobs::SET,
 ];

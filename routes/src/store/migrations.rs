@@ -7,6 +7,7 @@ pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("../../migrations/0001_settings.sql")),
         M::up(include_str!("../../migrations/0002_accounts.sql")),
+        M::up(include_str!("../../migrations/0007_workflows.sql")),
     ])
 }
 
