@@ -787,3 +787,41 @@ async fn others_see_404_and_public_workflows_read_only() {
     let (status, _) = call(http().get(&url)).await;
     assert_eq!(status, 401);
 }
+
+/// Jobs per second for a small graph through the API (sync runs, each a job row from queued to
+/// completed): `cargo test --release --test workflows jobs_per_second -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn jobs_per_second() {
+    let server = Builder::new().spawn();
+    let id = create(&server, greeting()).await;
+    let url = server.url(&format!("/api/workflows/{id}/run"));
+    for (total, parallel) in [(300usize, 1usize), (2000, 16)] {
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..parallel {
+            let (client, url) = (http(), url.clone());
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..total / parallel {
+                    let res = client
+                        .post(&url)
+                        .json(&json!({"params": {"who": "bench"}}))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(res.status(), 200);
+                    res.bytes().await.unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let took = start.elapsed();
+        println!(
+            "{total} runs, {parallel} at a time: {took:?}, {:.0} jobs/s, {:?} per run",
+            total as f64 / took.as_secs_f64(),
+            took / total as u32 * parallel as u32
+        );
+    }
+}

@@ -609,3 +609,18 @@ async fn engine_overhead_of_a_1000_node_chain() {
         per_validation / 1002
     );
 }
+
+#[test]
+fn the_documented_example_graphs_are_valid() {
+    let doc = include_str!("../../../docs/workflows.md");
+    let mut found = 0;
+    for block in doc.split("```json\n").skip(1) {
+        let block = block.split("```").next().unwrap_or_default();
+        if block.starts_with("{\"nodes\"") {
+            let graph: Value = serde_json::from_str(block).unwrap();
+            Plan::from_value(&graph).unwrap_or_else(|e| panic!("{e}\n{block}"));
+            found += 1;
+        }
+    }
+    assert_eq!(found, 2);
+}
