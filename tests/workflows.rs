@@ -793,7 +793,7 @@ async fn others_see_404_and_public_workflows_read_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn jobs_per_second() {
-    let server = Builder::new().spawn();
+    let server = Builder::new().env("RATE_LIMITS", "off").spawn();
     let id = create(&server, greeting()).await;
     let url = server.url(&format!("/api/workflows/{id}/run"));
     for (total, parallel) in [(300usize, 1usize), (2000, 16)] {

@@ -3,9 +3,11 @@
 //! running jobs the drain window before failing them.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use platform_middleware::scope::Pool;
 use rusqlite::Connection;
 use serde_json::{Map, Value};
@@ -254,7 +256,14 @@ impl Jobs {
         done: watch::Sender<Option<Outcome>>,
     ) {
         let mut events = Some(events);
-        let outcome = self.drive(&work, &mut events).await;
+        // A bug in a node must not leave the job `running` forever: record it as failed.
+        let outcome = AssertUnwindSafe(self.drive(&work, &mut events))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| {
+                tracing::error!(job = %work.id, "a job panicked");
+                Outcome::Failed("internal error while running the job".into())
+            });
         let (id, status) = (work.id.clone(), outcome.status());
         let results = match &outcome {
             Outcome::Completed(r) => Some(r.clone()),

@@ -242,7 +242,7 @@ fn merge(body: WorkflowBody, old: Option<&Workflow>) -> Result<Draft, ApiError> 
     let name = body
         .name
         .or_else(|| old.map(|w| w.name.clone()))
-        .ok_or_else(|| ApiError::Unprocessable("name is required".into()))?;
+        .unwrap_or_default();
     if name.chars().count() > NAME_MAX {
         return Err(ApiError::Unprocessable(format!(
             "name must be at most {NAME_MAX} characters"

@@ -203,7 +203,9 @@ async fn act(
     Ok(match &step.op {
         Op::Input { .. } => vec![("value", input.unwrap_or(Value::Null))],
         Op::Output { .. } => vec![("value", arg("value").unwrap_or(Value::Null))],
-        Op::Template { source } => vec![("text", Value::String(template::render(source, &args)?))],
+        Op::Template { source, .. } => {
+            vec![("text", Value::String(template::render(source, &args)?))]
+        }
         Op::JsonGet { pointer, default } => {
             let value = arg("value").unwrap_or(Value::Null);
             let found = match value.pointer(pointer) {

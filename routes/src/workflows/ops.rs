@@ -19,8 +19,10 @@ pub enum Op {
     Output {
         name: String,
     },
+    /// `vars`: the names the template reads, which are its possible inputs.
     Template {
         source: String,
+        vars: Vec<String>,
     },
     JsonGet {
         pointer: String,
@@ -66,8 +68,8 @@ pub fn compile(kind: Kind, id: &str, data: &Map<String, Value>) -> Result<Op, St
         Kind::Output => Op::Output { name: name()? },
         Kind::TextTemplate => {
             let source = req_str(data, "template")?;
-            template::check(&source).map_err(|e| format!("data.template: {e}"))?;
-            Op::Template { source }
+            let vars = template::check(&source).map_err(|e| format!("data.template: {e}"))?;
+            Op::Template { source, vars }
         }
         Kind::JsonGet => {
             let pointer = opt_str(data, "pointer")?.unwrap_or_default();

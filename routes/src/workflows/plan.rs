@@ -144,11 +144,22 @@ fn input_handle(step: &Step, handle: Option<&str>) -> Result<String, String> {
         )
     };
     match (step.kind.inputs(), handle) {
-        (Inputs::Named, Some(h)) if is_identifier(h) => Ok(h.to_owned()),
-        (Inputs::Named, Some(h)) => Err(format!(
-            "node '{}' (text.template): input '{h}' is not a valid variable name",
-            step.id
-        )),
+        (Inputs::Named, Some(h)) => {
+            let vars = match &step.op {
+                Op::Template { vars, .. } => vars.as_slice(),
+                _ => &[],
+            };
+            if vars.iter().any(|v| v == h) {
+                Ok(h.to_owned())
+            } else {
+                let names: Vec<&str> = vars.iter().map(String::as_str).collect();
+                Err(format!(
+                    "node '{}' (text.template) has no input '{h}': the template does not use it (it uses: {})",
+                    step.id,
+                    list(&names)
+                ))
+            }
+        }
         (Inputs::Fixed(inputs), h) => {
             let names: Vec<&str> = inputs.iter().map(|(n, _)| *n).collect();
             match h {
@@ -237,14 +248,6 @@ fn check_acyclic(steps: &[Step]) -> Result<(), String> {
         "the graph has a cycle through node '{}'",
         steps[at].id
     ))
-}
-
-fn is_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn list(names: &[&str]) -> String {

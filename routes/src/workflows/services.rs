@@ -8,6 +8,9 @@ use futures_util::future::{self, BoxFuture};
 pub type ServiceFuture<'a, T> = BoxFuture<'a, Result<T, String>>;
 
 /// Errors are plain messages: they become the failing node's error, shown to the user.
+/// The futures are polled on the job's task: put file and SQLite work on a blocking thread
+/// (`spawn_blocking`, `tokio::fs`), and let dropping a future cancel its work (a job cancel
+/// or `NODE_TIMEOUT` drops it).
 pub trait NodeServices: Send + Sync + 'static {
     /// One chat completion through the configured provider; the reply text.
     fn chat<'a>(

@@ -20,12 +20,12 @@ fn env() -> &'static Environment<'static> {
     })
 }
 
-/// Parses `source`, reporting syntax errors.
-pub fn check(source: &str) -> Result<(), String> {
-    env()
-        .template_from_str(source)
-        .map(drop)
-        .map_err(|e| describe(&e))
+/// Parses `source`, reporting syntax errors; the names it reads from its context, sorted.
+pub fn check(source: &str) -> Result<Vec<String>, String> {
+    let template = env().template_from_str(source).map_err(|e| describe(&e))?;
+    let mut vars: Vec<String> = template.undeclared_variables(false).into_iter().collect();
+    vars.sort();
+    Ok(vars)
 }
 
 pub fn render(source: &str, vars: &Map<String, Value>) -> Result<String, String> {

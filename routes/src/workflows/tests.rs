@@ -230,6 +230,16 @@ fn validation_names_the_problem_and_the_node() {
             "duplicate node id 'a'",
         ),
         (json!({"nodes": [{"id": "x"}]}), "malformed graph"),
+        (
+            graph(
+                vec![
+                    node("a", "input.text", json!({})),
+                    node("t", "text.template", json!({"template": "{{ name }}"})),
+                ],
+                vec![edge("a", "value", "t", "nmae")],
+            ),
+            "node 't' (text.template) has no input 'nmae': the template does not use it (it uses: name)",
+        ),
     ];
     for (g, want) in cases {
         let got = invalid(g);
