@@ -6,3 +6,6 @@ pub mod stream;
 pub mod supervisor;
 
 pub use supervisor::{JobEvent, JobSettings, Jobs, Outcome, Started};
+
+#[cfg(test)]
+mod tests;

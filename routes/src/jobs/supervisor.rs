@@ -291,15 +291,22 @@ impl Jobs {
     }
 
     async fn drive(&self, work: &Work, events: &mut Option<mpsc::Sender<JobEvent>>) -> Outcome {
-        let slot = tokio::select! {
-            biased;
-            () = work.cancel.cancelled() => return self.stopped(),
-            () = self.stopping.cancelled() => return Outcome::Failed(INTERRUPTED.into()),
-            slot = self.slots.clone().acquire_owned() => match slot {
-                Ok(slot) => slot,
-                Err(_) => return Outcome::Failed(INTERRUPTED.into()),
+        // A free slot is taken even while draining; only a job that has to wait is failed.
+        let slot = match self.slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => tokio::select! {
+                biased;
+                () = work.cancel.cancelled() => return self.stopped(),
+                () = self.stopping.cancelled() => return Outcome::Failed(INTERRUPTED.into()),
+                slot = self.slots.clone().acquire_owned() => match slot {
+                    Ok(slot) => slot,
+                    Err(_) => return Outcome::Failed(INTERRUPTED.into()),
+                },
             },
         };
+        if work.cancel.is_cancelled() {
+            return self.stopped();
+        }
         let id = work.id.clone();
         if let Err(e) = self.db(move |c| Ok(store::mark_running(c, &id)?)).await {
             return Outcome::Failed(format!("could not start the job: {e}"));
