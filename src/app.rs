@@ -15,12 +15,14 @@ use platform_routes::accounts::lockout::Lockout;
 use platform_routes::accounts::providers::{ApiTokens, SessionCookie};
 use platform_routes::accounts::sessions::Sessions;
 use platform_routes::accounts::Accounts;
+use platform_routes::jobs::{JobSettings, Jobs};
 use platform_routes::pages::Pages;
 use platform_routes::secrets::keyring::KeyringError;
 use platform_routes::secrets::Keyring;
 use platform_routes::state::{Draining, ServerInfo, DEFAULT_BODY_LIMIT};
 use platform_routes::storage::Buckets;
 use platform_routes::store::{self, Db};
+use platform_routes::workflows::Unavailable;
 use platform_routes::{sets, AppState, RouteSettings, Table};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -75,6 +77,9 @@ pub struct Running {
     draining: Draining,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Drained>,
+    jobs: Arc<Jobs>,
+    drain_timeout: Duration,
+    jobs_drained: Option<JoinHandle<()>>,
 }
 
 impl Running {
@@ -84,11 +89,20 @@ impl Running {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        // Running jobs get the same window as in-flight requests, alongside them.
+        if self.jobs_drained.is_none() {
+            let (jobs, window) = (self.jobs.clone(), self.drain_timeout);
+            self.jobs_drained = Some(tokio::spawn(async move { jobs.drain(window).await }));
+        }
     }
 
     /// Waits until the server has drained.
     pub async fn wait(self) -> Result<Drained, StartError> {
-        Ok(self.task.await?)
+        let drained = self.task.await?;
+        if let Some(jobs) = self.jobs_drained {
+            jobs.await?;
+        }
+        Ok(drained)
     }
 }
 
@@ -100,6 +114,7 @@ pub struct Assembled<S> {
     pub routes: usize,
     pub db: Arc<Db>,
     pub draining: Draining,
+    pub jobs: Arc<Jobs>,
 }
 
 /// Token, database and migrations, route table and the stack: everything but the sockets, so
@@ -136,6 +151,7 @@ pub async fn assemble(config: &Config) -> Result<Assembled<impl Stack>, StartErr
     })
     .await?
     .map_err(StartError::Storage)?;
+    let jobs = jobs(config, &db).await?;
     let accounts = Arc::new(accounts(config).await?);
     let secrets = Arc::new(secrets_keyring(config).await?);
 
@@ -154,6 +170,7 @@ pub async fn assemble(config: &Config) -> Result<Assembled<impl Stack>, StartErr
         accounts: accounts.clone(),
         storage: Arc::new(buckets),
         secrets,
+        jobs: jobs.clone(),
     });
     let limits = Arc::new(Limits::new(config.rate_limits));
     rate_limit::spawn_sweeper(limits.clone(), SWEEP_EVERY);
@@ -177,6 +194,7 @@ pub async fn assemble(config: &Config) -> Result<Assembled<impl Stack>, StartErr
         routes,
         db,
         draining,
+        jobs,
     })
 }
 
@@ -187,6 +205,7 @@ pub async fn start(config: Config, inherited: Vec<Inherited>) -> Result<Running,
         routes,
         db,
         draining,
+        jobs,
     } = assemble(&config).await?;
 
     let tls = config.tls.clone().map(Tls::load).transpose()?;
@@ -214,6 +233,9 @@ pub async fn start(config: Config, inherited: Vec<Inherited>) -> Result<Running,
         draining,
         stop: Some(stop),
         task,
+        jobs,
+        drain_timeout: config.drain_timeout,
+        jobs_drained: None,
     })
 }
 
@@ -230,6 +252,29 @@ async fn serve_metrics(
     crate::metrics::start(addr, sources)
         .await
         .map_err(StartError::Metrics)
+}
+
+/// The job supervisor, after failing the jobs a previous process left unfinished. Node kinds
+/// that need chat, collections or storage answer "not available" until those are wired here.
+async fn jobs(config: &Config, db: &Arc<Db>) -> Result<Arc<Jobs>, StartError> {
+    let recover = db.clone();
+    match tokio::task::spawn_blocking(move || Jobs::recover(&recover)).await? {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            jobs = n,
+            "marked jobs left unfinished by the last run as failed"
+        ),
+        Err(e) => tracing::error!(error = %e, "could not fail the jobs left unfinished"),
+    }
+    let settings = JobSettings {
+        node_timeout: config.jobs.node_timeout,
+        max_concurrent: config.jobs.max_concurrent,
+    };
+    Ok(Arc::new(Jobs::new(
+        db.clone(),
+        Arc::new(Unavailable),
+        settings,
+    )))
 }
 
 async fn accounts(config: &Config) -> Result<Accounts, StartError> {

@@ -9,6 +9,7 @@ pub mod assets;
 pub mod collections;
 pub mod ctx;
 pub mod error;
+pub mod jobs;
 pub mod pages;
 pub mod reply;
 pub mod router;
@@ -18,6 +19,7 @@ pub mod state;
 pub mod storage;
 pub mod store;
 pub mod table;
+pub mod workflows;
 
 pub use ctx::Ctx;
 pub use error::ApiError;

@@ -214,8 +214,10 @@ mod tests {
         ];
         let table = Arc::new(Table::build(&sets).unwrap());
         let draining = Draining::default();
+        let db = Arc::new(crate::store::open(&dir.path().join("t.db")).unwrap());
         let state = Arc::new(AppState {
-            db: Arc::new(crate::store::open(&dir.path().join("t.db")).unwrap()),
+            jobs: crate::jobs::Jobs::for_tests(db.clone()),
+            db,
             draining: draining.clone(),
             respond: Arc::new(JsonOrHtml),
             info: ServerInfo {

@@ -7,6 +7,7 @@ use std::time::Instant;
 use platform_middleware::respond::SharedRespond;
 
 use crate::accounts::Accounts;
+use crate::jobs::Jobs;
 use crate::secrets::Keyring;
 use crate::storage::Buckets;
 use crate::store::Db;
@@ -49,4 +50,6 @@ pub struct AppState {
     pub storage: Arc<Buckets>,
     /// The secrets master key (`SECRETS_MASTER_KEY` or the development key file).
     pub secrets: Arc<Keyring>,
+    /// The job supervisor: runs workflows on its own tasks, drained on shutdown.
+    pub jobs: Arc<Jobs>,
 }

@@ -4,6 +4,7 @@
 mod accounts;
 mod deploy;
 mod env;
+mod jobs;
 mod limits;
 mod modes;
 mod storage;
@@ -22,6 +23,7 @@ use platform_middleware::rate_limit::Quotas;
 pub use accounts::AccountsConfig;
 pub use deploy::{TlsFiles, DEFAULT_METRICS_LISTEN};
 pub use env::Env;
+pub use jobs::JobsConfig;
 pub use modes::{AuthProvider, Environment, LogFormat, ServerMode};
 pub use storage::{StorageConfig, DEFAULT_MAX_UPLOAD_BYTES};
 
@@ -90,6 +92,7 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     pub accounts: AccountsConfig,
     pub storage: StorageConfig,
+    pub jobs: JobsConfig,
 }
 
 impl Config {
@@ -150,6 +153,7 @@ impl Config {
             tls: deploy::tls(&env)?,
             accounts,
             storage,
+            jobs: jobs::load(&env)?,
         };
         config.validate()?;
         Ok(config)

@@ -276,3 +276,16 @@ fn storage_settings() {
     assert!(refused(&[("MAX_UPLOAD_BYTES", "1G")]).contains("MAX_UPLOAD_BYTES"));
     assert!(refused(&[("MAX_UPLOAD_BYTES", "0")]).contains("MAX_UPLOAD_BYTES"));
 }
+
+#[test]
+fn jobs_settings() {
+    let c = load(&[]).unwrap();
+    assert_eq!(c.jobs.node_timeout, Duration::from_secs(300));
+    assert_eq!(c.jobs.max_concurrent, 8);
+    let c = load(&[("NODE_TIMEOUT", "2s"), ("MAX_CONCURRENT_JOBS", "3")]).unwrap();
+    assert_eq!(c.jobs.node_timeout, Duration::from_secs(2));
+    assert_eq!(c.jobs.max_concurrent, 3);
+    assert!(refused(&[("MAX_CONCURRENT_JOBS", "0")]).contains("MAX_CONCURRENT_JOBS"));
+    assert!(refused(&[("MAX_CONCURRENT_JOBS", "x")]).contains("MAX_CONCURRENT_JOBS"));
+    assert!(refused(&[("NODE_TIMEOUT", "0")]).contains("NODE_TIMEOUT"));
+}

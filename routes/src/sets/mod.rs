@@ -8,9 +8,13 @@ pub mod assets;
 pub mod auth;
 pub mod collections;
 pub mod health;
+pub mod jobs;
+mod paging;
 pub mod secrets;
 pub mod storage;
 pub mod tokens;
+pub mod worker_workflows;
+pub mod workflows;
 
 use crate::table::RouteSet;
 
@@ -27,4 +31,7 @@ pub const ALL: &[RouteSet] = &[
     admin_db::SET,
     collections::SET,
     secrets::SET,
+    workflows::SET,
+    worker_workflows::SET,
+    jobs::SET,
 ];

@@ -11,6 +11,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/0004_assets.sql")),
         M::up(include_str!("../../migrations/0005_collections.sql")),
         M::up(include_str!("../../migrations/0006_secrets.sql")),
+        M::up(include_str!("../../migrations/0007_workflows.sql")),
     ])
 }
 
