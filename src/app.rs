@@ -22,7 +22,8 @@ use platform_routes::secrets::Keyring;
 use platform_routes::state::{Draining, ServerInfo, DEFAULT_BODY_LIMIT};
 use platform_routes::storage::Buckets;
 use platform_routes::store::{self, Db};
-use platform_routes::workflows::Unavailable;
+use platform_routes::workflows::wired::Wired;
+use platform_routes::workflows::NodeServices;
 use platform_routes::{sets, AppState, RouteSettings, Table};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -151,7 +152,13 @@ pub async fn assemble(config: &Config) -> Result<Assembled<impl Stack>, StartErr
     })
     .await?
     .map_err(StartError::Storage)?;
-    let jobs = jobs(config, &db).await?;
+    let buckets = Arc::new(buckets);
+    let services = Arc::new(Wired {
+        db: db.clone(),
+        storage: buckets.clone(),
+        chat: None,
+    });
+    let jobs = jobs(config, &db, services).await?;
     let accounts = Arc::new(accounts(config).await?);
     let secrets = Arc::new(secrets_keyring(config).await?);
 
@@ -168,7 +175,7 @@ pub async fn assemble(config: &Config) -> Result<Assembled<impl Stack>, StartErr
         },
         body_limit: DEFAULT_BODY_LIMIT,
         accounts: accounts.clone(),
-        storage: Arc::new(buckets),
+        storage: buckets,
         secrets,
         jobs: jobs.clone(),
     });
@@ -256,7 +263,11 @@ async fn serve_metrics(
 
 /// The job supervisor, after failing the jobs a previous process left unfinished. Node kinds
 /// that need chat, collections or storage answer "not available" until those are wired here.
-async fn jobs(config: &Config, db: &Arc<Db>) -> Result<Arc<Jobs>, StartError> {
+async fn jobs(
+    config: &Config,
+    db: &Arc<Db>,
+    services: Arc<dyn NodeServices>,
+) -> Result<Arc<Jobs>, StartError> {
     let recover = db.clone();
     match tokio::task::spawn_blocking(move || Jobs::recover(&recover)).await? {
         Ok(0) => {}
@@ -270,11 +281,7 @@ async fn jobs(config: &Config, db: &Arc<Db>) -> Result<Arc<Jobs>, StartError> {
         node_timeout: config.jobs.node_timeout,
         max_concurrent: config.jobs.max_concurrent,
     };
-    Ok(Arc::new(Jobs::new(
-        db.clone(),
-        Arc::new(Unavailable),
-        settings,
-    )))
+    Ok(Arc::new(Jobs::new(db.clone(), services, settings)))
 }
 
 async fn accounts(config: &Config) -> Result<Accounts, StartError> {

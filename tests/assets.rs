@@ -456,6 +456,24 @@ async fn the_old_workers_admin_shapes_answer_200() {
     let (status, body) = admin.call(Method::DELETE, "/admin/db/assets/z1").await;
     assert_eq!((status, body), (200, json!({"status": "ok"})));
     assert_eq!(admin.call(Method::GET, "/admin/db/assets/z1").await.0, 404);
+    // A synced workflow is stored as sent, node kinds this server does not run included.
+    let graph = json!({"nodes": [{"id": "n1", "type": "nodetool.text.Concat", "data": {}}],
+                       "edges": []});
+    let row = json!({"id": "w1", "user_id": "1", "name": "synced", "access": "private",
+                     "graph": graph, "created_at": "2024-05-01T10:00:00", "settings": null});
+    let (status, body) = admin
+        .json(Method::POST, "/admin/db/workflows/save", row)
+        .await;
+    assert_eq!((status, body), (200, json!({"status": "ok"})));
+    let (status, got) = admin.call(Method::GET, "/admin/db/workflows/w1").await;
+    assert_eq!(status, 200);
+    assert_eq!((&got["name"], &got["graph"]), (&json!("synced"), &graph));
+    let (status, body) = admin.call(Method::DELETE, "/admin/db/workflows/w1").await;
+    assert_eq!((status, body), (200, json!({"status": "ok"})));
+    assert_eq!(
+        admin.call(Method::GET, "/admin/db/workflows/w1").await.0,
+        404
+    );
     for table in ["users", "secrets", "sqlite_master"] {
         let (status, body) = admin
             .call(Method::GET, &format!("/admin/db/{table}/x"))

@@ -13,6 +13,7 @@ use crate::ctx::Ctx;
 use crate::error::ApiError;
 use crate::reply;
 use crate::table::{RouteSet, Routes};
+use crate::workflows::store::{self as workflows, Workflow};
 
 pub const SET: RouteSet = RouteSet {
     name: "admin_db",
@@ -67,8 +68,10 @@ async fn save(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
             ctx.db(move |c| Ok(assets::upsert(c, &row).map(|_| ())?))
                 .await?;
         }
-        // TODO(workflows): wire the workflows table (migration 0007) here: upsert `item`.
-        Table::Workflows => return Err(ApiError::NotFound),
+        Table::Workflows => {
+            let row = workflow_row(&item)?;
+            ctx.db(move |c| Ok(workflows::upsert(c, &row)?)).await?;
+        }
     }
     ok()
 }
@@ -81,8 +84,10 @@ async fn get(ctx: Ctx) -> Result<Response<Body>, ApiError> {
             let asset = ctx.db(move |c| Ok(assets::get(c, &key)?)).await?;
             reply::ok(&asset.ok_or(ApiError::NotFound)?)
         }
-        // TODO(workflows): wire the workflows table (migration 0007) here: the row by id.
-        Table::Workflows => Err(ApiError::NotFound),
+        Table::Workflows => {
+            let found = ctx.db(move |c| Ok(workflows::get(c, &key)?)).await?;
+            reply::ok(&found.ok_or(ApiError::NotFound)?)
+        }
     }
 }
 
@@ -95,10 +100,40 @@ async fn delete(ctx: Ctx) -> Result<Response<Body>, ApiError> {
             ctx.db(move |c| Ok(assets::delete_row(c, &key).map(|_| ())?))
                 .await?;
         }
-        // TODO(workflows): wire the workflows table (migration 0007) here: delete by id.
-        Table::Workflows => return Err(ApiError::NotFound),
+        Table::Workflows => {
+            ctx.db(move |c| Ok(workflows::delete(c, &key).map(|_| ())?))
+                .await?;
+        }
     }
     ok()
+}
+
+/// A workflow row as the old worker's model serialised it; unknown fields are ignored. The
+/// graph is kept as sent (a synced workflow may use node kinds this server does not run).
+fn workflow_row(item: &Map<String, Value>) -> Result<Workflow, ApiError> {
+    let text = |k: &str| item.get(k).and_then(Value::as_str).map(str::to_owned);
+    let id = text("id")
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| ApiError::Unprocessable("a workflow needs an id".into()))?;
+    let now = workflows::now();
+    let access = match text("access").as_deref() {
+        Some("public") => "public",
+        _ => "private",
+    };
+    Ok(Workflow {
+        id,
+        user_id: text("user_id").unwrap_or_else(|| "1".into()),
+        name: text("name").unwrap_or_default(),
+        description: text("description").unwrap_or_default(),
+        access: access.into(),
+        graph: item
+            .get("graph")
+            .cloned()
+            .filter(|g| g.is_object())
+            .unwrap_or_else(|| serde_json::json!({"nodes": [], "edges": []})),
+        created_at: text("created_at").unwrap_or_else(|| now.clone()),
+        updated_at: text("updated_at").unwrap_or(now),
+    })
 }
 
 /// An asset row as the old worker's model serialised it; unknown fields are ignored.

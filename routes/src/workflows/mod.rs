@@ -9,6 +9,7 @@ pub mod plan;
 pub mod services;
 pub mod store;
 pub mod template;
+pub mod wired;
 
 pub use engine::{Event, NodeStatus, Run, RunError};
 pub use plan::Plan;

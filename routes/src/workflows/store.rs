@@ -109,6 +109,28 @@ pub fn update(c: &Connection, id: &str, d: &Draft, now: &str) -> rusqlite::Resul
     Ok(())
 }
 
+/// Writes a whole row as a syncing client sent it (the worker's `/admin/db`), creating or
+/// replacing it; the graph is stored as given and validated when it runs.
+pub fn upsert(c: &Connection, w: &Workflow) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO workflows (id, user_id, name, description, access, graph, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (id) DO UPDATE SET user_id = ?2, name = ?3, description = ?4, access = ?5,
+             graph = ?6, updated_at = ?8",
+        params![
+            w.id,
+            w.user_id,
+            w.name,
+            w.description,
+            w.access,
+            w.graph.to_string(),
+            w.created_at,
+            w.updated_at
+        ],
+    )?;
+    Ok(())
+}
+
 pub fn delete(c: &Connection, id: &str) -> rusqlite::Result<bool> {
     Ok(c.execute("DELETE FROM workflows WHERE id = ?1", [id])? > 0)
 }

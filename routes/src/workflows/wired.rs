@@ -1,0 +1,131 @@
+//! [`NodeServices`] over the server's own domains: the assets bucket for `storage.read` and
+//! `storage.write` (the same keys as `/api/storage/{key}`), a user's collections for
+//! `collection.query`, and the configured chat provider for `llm.chat`.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use platform_middleware::scope::Pool;
+
+use super::services::{NodeServices, ServiceFuture};
+use crate::collections::query;
+use crate::storage::{Buckets, ByteStream, Key, StorageError};
+use crate::store::Db;
+
+/// The most a `storage.read` node reads: its text goes through the job's memory.
+const READ_LIMIT: usize = 16 * 1024 * 1024;
+
+pub struct Wired {
+    pub db: Arc<Db>,
+    pub storage: Arc<Buckets>,
+    pub chat: Option<Arc<dyn ChatText>>,
+}
+
+/// One non-streamed completion, as `llm.chat` needs it.
+pub trait ChatText: Send + Sync + 'static {
+    fn complete<'a>(
+        &'a self,
+        model: &'a str,
+        system: Option<&'a str>,
+        prompt: &'a str,
+    ) -> ServiceFuture<'a, String>;
+}
+
+/// Runs `f` with a pooled connection on a blocking thread, for this one call.
+async fn blocking<T, F>(db: &Arc<Db>, f: F) -> Result<T, String>
+where
+    F: FnOnce(&rusqlite::Connection) -> Result<T, String> + Send + 'static,
+    T: Send + 'static,
+{
+    let db = db.clone();
+    tokio::task::spawn_blocking(move || f(&*db.get().map_err(|e| e.to_string())?))
+        .await
+        .map_err(|e| e.to_string())?
+}
+
+fn key(raw: &str) -> Result<Key, String> {
+    Key::parse(raw).map_err(|e| e.to_string())
+}
+
+fn storage_error(key: &str, e: StorageError) -> String {
+    match e {
+        StorageError::NotFound => format!("no stored object '{key}'"),
+        other => other.to_string(),
+    }
+}
+
+impl NodeServices for Wired {
+    fn chat<'a>(
+        &'a self,
+        model: &'a str,
+        system: Option<&'a str>,
+        prompt: &'a str,
+    ) -> ServiceFuture<'a, String> {
+        match &self.chat {
+            Some(chat) => chat.complete(model, system, prompt),
+            None => Box::pin(async {
+                Err("llm.chat is not available: no chat provider configured".to_owned())
+            }),
+        }
+    }
+
+    fn query_collection<'a>(
+        &'a self,
+        user: &'a str,
+        collection: &'a str,
+        text: &'a str,
+        n_results: usize,
+    ) -> ServiceFuture<'a, Vec<String>> {
+        let (user, name, text) = (user.to_owned(), collection.to_owned(), text.to_owned());
+        let db = self.db.clone();
+        Box::pin(async move {
+            let found = blocking(&db, move |c| {
+                query::search(c, &user, &name, &text, n_results, None).map_err(|e| e.to_string())
+            })
+            .await?;
+            Ok(found.documents)
+        })
+    }
+
+    fn read_text<'a>(&'a self, _user: &'a str, raw: &'a str) -> ServiceFuture<'a, String> {
+        Box::pin(async move {
+            let object = self
+                .storage
+                .assets
+                .get(&key(raw)?, None)
+                .await
+                .map_err(|e| storage_error(raw, e))?;
+            let mut body = object.body;
+            let mut buf = BytesMut::new();
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| e.to_string())?;
+                if buf.len() + chunk.len() > READ_LIMIT {
+                    return Err(format!("'{raw}' is larger than {READ_LIMIT} bytes"));
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            String::from_utf8(buf.to_vec()).map_err(|_| format!("'{raw}' is not UTF-8 text"))
+        })
+    }
+
+    fn write_text<'a>(
+        &'a self,
+        _user: &'a str,
+        raw: &'a str,
+        text: &'a str,
+    ) -> ServiceFuture<'a, ()> {
+        Box::pin(async move {
+            let key = key(raw)?;
+            let bytes = Bytes::copy_from_slice(text.as_bytes());
+            let mut body: ByteStream = futures_util::stream::iter([Ok(bytes)]).boxed();
+            let limit = self.storage.max_upload;
+            self.storage
+                .assets
+                .put(&key, &mut body, limit)
+                .await
+                .map_err(|e| storage_error(raw, e))?;
+            Ok(())
+        })
+    }
+}
