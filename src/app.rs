@@ -14,6 +14,8 @@ use platform_routes::accounts::lockout::Lockout;
 use platform_routes::accounts::providers::{ApiTokens, SessionCookie};
 use platform_routes::accounts::sessions::Sessions;
 use platform_routes::accounts::Accounts;
+use platform_routes::chat::{self, Chat};
+use platform_routes::models::Hub;
 use platform_routes::pages::Pages;
 use platform_routes::state::{Draining, ServerInfo, DEFAULT_BODY_LIMIT};
 use platform_routes::store::{self, Db};
@@ -50,6 +52,8 @@ pub enum StartError {
     Keys(#[from] KeyError),
     #[error("JWT provider: {0}")]
     Jwt(platform_middleware::BoxError),
+    #[error("upstream HTTP client: {0}")]
+    Upstream(platform_middleware::BoxError),
     #[error("start-up task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -115,6 +119,8 @@ pub async fn assemble(config: &Config) -> Result<Assembled<impl Stack>, StartErr
     let table = Arc::new(Table::build(sets::ALL)?);
     let accounts = Arc::new(accounts(config).await?);
 
+    let http = chat::client::build(config.chat.connect_timeout, config.chat.read_timeout)
+        .map_err(|e| StartError::Upstream(e.into()))?;
     let draining = Draining::default();
     let state = Arc::new(AppState {
         db: db.clone(),
@@ -128,6 +134,8 @@ pub async fn assemble(config: &Config) -> Result<Assembled<impl Stack>, StartErr
         },
         body_limit: DEFAULT_BODY_LIMIT,
         accounts: accounts.clone(),
+        chat: Arc::new(Chat::new(config.chat.clone(), http.clone())),
+        hub: Arc::new(Hub::new(config.hub.clone(), http)),
     });
     let limits = Arc::new(Limits::new(config.rate_limits));
     rate_limit::spawn_sweeper(limits.clone(), SWEEP_EVERY);

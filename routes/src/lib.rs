@@ -5,8 +5,10 @@
 //! table is built from [`sets::ALL`] in one place, and a conflicting route fails start-up.
 
 pub mod accounts;
+pub mod chat;
 pub mod ctx;
 pub mod error;
+pub mod models;
 pub mod pages;
 pub mod reply;
 pub mod router;

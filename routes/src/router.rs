@@ -223,6 +223,14 @@ mod tests {
             },
             body_limit: 64,
             accounts: Arc::new(crate::accounts::test_accounts(dir.path())),
+            chat: Arc::new(crate::chat::Chat::new(
+                Default::default(),
+                reqwest::Client::new(),
+            )),
+            hub: Arc::new(crate::models::Hub::new(
+                crate::models::HubSettings::under(dir.path().join("hf")),
+                reqwest::Client::new(),
+            )),
         });
         (Router::new(table, state), draining)
     }

@@ -7,6 +7,8 @@ use std::time::Instant;
 use platform_middleware::respond::SharedRespond;
 
 use crate::accounts::Accounts;
+use crate::chat::Chat;
+use crate::models::Hub;
 use crate::store::Db;
 
 /// Request bodies larger than this are refused with 413 unless a route reads with its own limit.
@@ -43,4 +45,8 @@ pub struct AppState {
     pub body_limit: usize,
     /// Sessions, cookie policy and login lockout for the auth and app route sets.
     pub accounts: Arc<Accounts>,
+    /// The chat provider behind `/v1` (and Ollama pulls).
+    pub chat: Arc<Chat>,
+    /// The Hugging Face hub and its cache, for `/admin/models` and `/admin/cache`.
+    pub hub: Arc<Hub>,
 }

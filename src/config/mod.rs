@@ -2,6 +2,7 @@
 //! command-line flags. Every variable is documented in docs/configuration.md.
 
 mod accounts;
+mod chat;
 mod deploy;
 mod env;
 mod modes;
@@ -83,6 +84,10 @@ pub struct Config {
     /// Serve HTTPS on every listener with these files.
     pub tls: Option<TlsFiles>,
     pub accounts: AccountsConfig,
+    /// The chat provider behind `/v1` and the upstream timeouts.
+    pub chat: platform_routes::chat::ChatSettings,
+    /// The Hugging Face hub and cache behind `/admin/models`.
+    pub hub: platform_routes::models::HubSettings,
 }
 
 impl Config {
@@ -140,6 +145,8 @@ impl Config {
             metrics_listen: deploy::metrics_listen(&env)?,
             tls: deploy::tls(&env)?,
             accounts,
+            chat: chat::chat(&env)?,
+            hub: chat::hub(&env)?,
         };
         config.validate()?;
         Ok(config)

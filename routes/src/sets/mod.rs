@@ -5,7 +5,9 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod health;
+pub mod models;
 pub mod tokens;
+pub mod v1;
 
 use crate::table::RouteSet;
 
@@ -17,4 +19,6 @@ pub const ALL: &[RouteSet] = &[
     auth::SET,
     app::SET,
     admin::SET,
+    v1::SET,
+    models::SET,
 ];
