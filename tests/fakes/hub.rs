@@ -172,9 +172,11 @@ fn cdn(req: &Req, etag: &str, files: &Files, break_next: &AtomicBool) -> Resp {
             weights.slice(at as usize..(at + n) as usize)
         })
     }))
-    .chain(stream::iter(
-        broken.then(|| Err(std::io::Error::other("connection lost halfway"))),
-    ));
+    .chain(stream::iter(broken.then_some(())).then(|()| async {
+        // Let the first half reach the client before the connection goes.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        Err(std::io::Error::other("connection lost halfway"))
+    }));
     let mut res = streamed(
         if from > 0 { 206 } else { 200 },
         "application/octet-stream",
