@@ -465,3 +465,63 @@ async fn ollama_pulls_are_relayed_between_starting_and_completed() {
     assert_eq!(ev[0]["status"], "starting");
     assert_eq!(last(&ev)["status"], "error");
 }
+
+/// `VmHWM` and `VmRSS` of a process, in KiB.
+fn memory_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+/// Peak RSS of the server while it downloads 128 MiB and 1 GiB files from the fake hub: flat,
+/// not growing with the file. Run on a release build:
+/// `cargo test --release --test models -- --ignored --nocapture measure`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn measure_download_peak_rss() {
+    for mib in [128u64, 1024] {
+        let hub = hub::start(mib * 1024 * 1024).await;
+        let hf_home = tempfile::tempdir().unwrap();
+        let server = Builder::static_token()
+            .env("HF_HOME", hf_home.path().to_str().unwrap())
+            .env("HF_ENDPOINT", &hub.url())
+            .spawn();
+        let pid = server.child.id();
+        let (_, cache) = common::get_json(
+            client()
+                .get(server.url("/admin/cache/scan"))
+                .bearer_auth(TOKEN),
+        )
+        .await;
+        assert_eq!(cache["status"], "completed");
+        let (before, _) = memory_kib(pid);
+        let start = std::time::Instant::now();
+        let mut res = client()
+            .post(server.url("/admin/models/huggingface/download"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"repo_id": hub::BIG_REPO}))
+            .send()
+            .await
+            .unwrap();
+        let (mut text, mut peak_rss) = (String::new(), 0);
+        while let Some(chunk) = res.chunk().await.unwrap() {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            peak_rss = peak_rss.max(memory_kib(pid).1);
+        }
+        let secs = start.elapsed().as_secs_f64();
+        let ev = events(&text);
+        assert_eq!(last(&ev)["status"], "completed", "{ev:?}");
+        let (after, _) = memory_kib(pid);
+        println!(
+            "{mib:5} MiB file: VmHWM {before} KiB before, {after} KiB after \
+             (sampled VmRSS peak {peak_rss} KiB); {:.0} MiB/s",
+            mib as f64 / secs
+        );
+    }
+}

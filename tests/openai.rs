@@ -491,3 +491,89 @@ async fn a_stream_in_flight_finishes_through_a_drain_or_is_cut_at_its_timeout() 
     tokio::task::block_in_place(|| server.wait_exit(Duration::from_secs(10)));
     assert!(fake.dropped.wait(Duration::from_secs(5)).await);
 }
+
+/// Sorted copy's value at `q` (0..=1).
+fn quantile(values: &[f64], q: f64) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+/// Reads a `bench` stream; per chunk, microseconds from the fake stamping it to the client
+/// reading it; and the time to the first chunk. `sse` when the body is the proxy's events.
+async fn bench_stream(res: reqwest::Response, sse: bool, start: Instant) -> (f64, Vec<f64>) {
+    let mut res = res;
+    let (mut buf, mut lat, mut first) = (String::new(), Vec::new(), None);
+    while let Some(chunk) = res.chunk().await.unwrap() {
+        let now = fakes::ollama::epoch().elapsed().as_nanos() as f64;
+        first.get_or_insert_with(|| start.elapsed().as_secs_f64() * 1e3);
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(at) = buf.find('\n') {
+            let line: String = buf.drain(..=at).collect();
+            let json = if sse {
+                line.strip_prefix("data: ")
+            } else {
+                Some(line.as_str())
+            };
+            let Some(v) = json.and_then(|j| serde_json::from_str::<Value>(j).ok()) else {
+                continue;
+            };
+            let content = if sse {
+                v["choices"][0]["delta"]["content"].as_str()
+            } else {
+                v["message"]["content"].as_str()
+            };
+            if let Some(sent) = content.and_then(|c| c.parse::<f64>().ok()) {
+                lat.push((now - sent) / 1e3);
+            }
+        }
+    }
+    (first.unwrap_or(f64::NAN), lat)
+}
+
+/// The proxy's added latency on a streamed chat: the fake Ollama called directly vs through
+/// the server, interleaved rounds of 200 chunks 5 ms apart. Run on a release build:
+/// `cargo test --release --test openai -- --ignored --nocapture measure`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn measure_streamed_chat_latency() {
+    let fake = fakes::ollama::start().await;
+    let server = server("ollama", &fake.url());
+    let http = client();
+    let body = json!({"model": "bench", "stream": true,
+                      "messages": [{"role": "user", "content": "Hi"}]});
+    let (mut direct, mut proxied) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
+    for _ in 0..5 {
+        let start = Instant::now();
+        let res = http
+            .post(format!("{}/api/chat", fake.url()))
+            .json(&body)
+            .send()
+            .await;
+        let (ttfc, lat) = bench_stream(res.unwrap(), false, start).await;
+        direct.0.push(ttfc);
+        direct.1.extend(lat);
+        let start = Instant::now();
+        let res = post_chat(&server, body.clone()).await;
+        let (ttfc, lat) = bench_stream(res, true, start).await;
+        proxied.0.push(ttfc);
+        proxied.1.extend(lat);
+    }
+    for (name, (ttfc, lat)) in [("direct", &direct), ("proxied", &proxied)] {
+        println!(
+            "{name:8} time to first chunk median {:.2} ms; per-chunk latency p50 {:.0} us, \
+             p90 {:.0} us, p99 {:.0} us ({} chunks)",
+            quantile(ttfc, 0.5),
+            quantile(lat, 0.5),
+            quantile(lat, 0.9),
+            quantile(lat, 0.99),
+            lat.len()
+        );
+    }
+    println!(
+        "added by the proxy: first chunk {:.2} ms, per chunk p50 {:.0} us, p90 {:.0} us",
+        quantile(&proxied.0, 0.5) - quantile(&direct.0, 0.5),
+        quantile(&proxied.1, 0.5) - quantile(&direct.1, 0.5),
+        quantile(&proxied.1, 0.9) - quantile(&direct.1, 0.9),
+    );
+}

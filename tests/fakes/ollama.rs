@@ -2,7 +2,8 @@
 //! `/api/pull`. The model name picks a behaviour: `missing` (404), `broken` (500), `picky`
 //! (400), `hang` (accepts, never answers), `stall` (one line, then silence), `endless` (a line
 //! every 50 ms until the client goes), `tools` (answers with a tool call), `slow` (four lines,
-//! 300 ms apart).
+//! 300 ms apart), `bench` (200 lines 5 ms apart, each carrying the nanoseconds since [`epoch`]
+//! at which it was sent, for latency measurements).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -105,6 +106,9 @@ async fn chat(body: Value, dropped: Dropped) -> Resp {
             paced(first, Duration::ZERO, Then::Hang, dropped),
         );
     }
+    if model == "bench" {
+        return streamed(200, ndjson, bench_lines(200, Duration::from_millis(5)));
+    }
     if model == "endless" {
         let piece = lines[0].clone();
         let frames = paced(
@@ -150,6 +154,36 @@ async fn chat(body: Value, dropped: Dropped) -> Resp {
         Duration::ZERO
     };
     streamed(200, ndjson, paced(lines, gap, Then::End, dropped))
+}
+
+/// The instant `bench` timestamps count from (shared with the measuring test).
+pub fn epoch() -> std::time::Instant {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
+}
+
+/// `n` lines `gap` apart, each stamped when it is produced; then a done line.
+fn bench_lines(
+    n: usize,
+    gap: Duration,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send {
+    futures_util::stream::unfold(0, move |i| async move {
+        if i > n {
+            return None;
+        }
+        if i > 0 {
+            tokio::time::sleep(gap).await;
+        }
+        let line = if i == n {
+            json!({"model": "bench", "message": {"role": "assistant", "content": ""},
+                   "done": true, "done_reason": "stop"})
+        } else {
+            let sent = epoch().elapsed().as_nanos().to_string();
+            json!({"model": "bench", "message": {"role": "assistant", "content": sent},
+                   "done": false})
+        };
+        Some((Ok(bytes::Bytes::from(line.to_string() + "\n")), i + 1))
+    })
 }
 
 fn pull(body: Value) -> Resp {
