@@ -372,6 +372,13 @@ async fn downloads_check_their_input_and_report_hub_failures() {
     );
     assert!(!s.cache().join("models--org--unknown").exists());
 
+    // A hub that refuses HEAD is asked with a GET.
+    let res = post(json!({"repo_id": hub::NO_HEAD_REPO}), Some("admin-secret"))
+        .await
+        .unwrap();
+    let ev = events(&res.text().await.unwrap());
+    assert_eq!(last(&ev)["status"], "completed", "{ev:?}");
+
     // Patterns pick files, as huggingface_hub's do.
     let res = post(
         json!({"repo_id": REPO, "allow_patterns": ["*.json"]}),

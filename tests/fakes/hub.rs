@@ -22,6 +22,8 @@ pub const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 pub const CONFIG: &[u8] = br#"{"model_type": "tiny"}"#;
 pub const CONFIG_ETAG: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678";
 pub const BIG_REPO: &str = "org/big";
+/// Serves `config.json` like `org/tiny`, but answers `HEAD` with 405.
+pub const NO_HEAD_REPO: &str = "org/nohead";
 
 /// The LFS file's bytes (256 KiB, not all alike so a bad resume would show).
 pub fn weights() -> Vec<u8> {
@@ -107,8 +109,11 @@ fn handle(req: Req, files: &Files, break_next: &AtomicBool, port: u16) -> Resp {
             .body(super::full(200, "text/plain", "").into_body())
             .unwrap()
     };
+    if head && repo == NO_HEAD_REPO {
+        return full(405, "text/plain", "");
+    }
     match (repo.as_str(), file) {
-        (REPO, "config.json") => {
+        (REPO | NO_HEAD_REPO, "config.json") => {
             let body = if head {
                 Bytes::new()
             } else {
@@ -133,6 +138,7 @@ fn revision(rest: &str) -> Resp {
     }
     let files = match repo {
         REPO => vec!["config.json", "sub/weights.bin"],
+        NO_HEAD_REPO => vec!["config.json"],
         BIG_REPO => vec!["big.bin"],
         _ => return json(401, &json!({"error": "Repository not found"})),
     };

@@ -90,9 +90,18 @@ impl Chat {
     /// `{"object":"list","data":[...]}` from the provider's model list.
     pub async fn models(&self) -> Result<Value, OpenAiError> {
         let data = match self.settings.provider {
-            Provider::Ollama => ollama::models(self).await?,
-            Provider::OpenAi => openai::models(self).await?,
-        };
+            Provider::Ollama => ollama::models(self).await,
+            Provider::OpenAi => openai::models(self).await,
+        }
+        .map_err(|e| match e.status {
+            // The list itself missing is a misconfigured provider, not an unknown model.
+            StatusCode::NOT_FOUND => OpenAiError::bad_gateway(format!(
+                "The {} provider has no model list here: {}",
+                self.settings.provider.as_str(),
+                e.message
+            )),
+            _ => e,
+        })?;
         Ok(serde_json::json!({ "object": "list", "data": data }))
     }
 

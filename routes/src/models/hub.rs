@@ -139,8 +139,8 @@ impl Hub {
         })
     }
 
-    /// A file's blob name, size and commit. Hubs that refuse `HEAD` are asked with a `GET`
-    /// whose body is dropped unread.
+    /// A file's blob name, size and commit. Hubs that refuse `HEAD`, or say less to it, are
+    /// asked with a `GET` whose body is dropped unread.
     pub async fn file_meta(
         &self,
         repo_id: &str,
@@ -148,28 +148,24 @@ impl Hub {
         file: &str,
     ) -> Result<FileMeta, HubError> {
         let url = self.resolve_url(repo_id, revision, file)?;
-        let mut res = self.send(Method::HEAD, url.clone(), None, false).await?;
-        if matches!(
+        let res = self.send(Method::HEAD, url.clone(), None, false).await?;
+        let refused = matches!(
             res.status(),
             StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_IMPLEMENTED
-        ) {
-            res = self.send(Method::GET, url, None, false).await?;
+        );
+        if !refused {
+            if !res.status().is_redirection() {
+                check(res.status(), repo_id, Some(file))?;
+            }
+            if let Ok(meta) = meta_of(&res, file) {
+                return Ok(meta);
+            }
         }
+        let res = self.send(Method::GET, url, None, false).await?;
         if !res.status().is_redirection() {
             check(res.status(), repo_id, Some(file))?;
         }
-        let h = res.headers();
-        let text = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
-        let etag = text("x-linked-etag")
-            .or_else(|| text("etag"))
-            .map(|e| e.trim_start_matches("W/").trim_matches('"').to_owned())
-            .filter(|e| names::plain(e))
-            .ok_or_else(|| HubError::Invalid(format!("The hub sent no usable ETag for {file}")))?;
-        let size = text("x-linked-size")
-            .or_else(|| text("content-length"))
-            .and_then(|s| s.parse().ok());
-        let commit = text("x-repo-commit").map(str::to_owned);
-        Ok(FileMeta { etag, size, commit })
+        meta_of(&res, file)
     }
 
     /// The file's bytes from offset `from` (a `Range` request when above zero).
@@ -187,6 +183,28 @@ impl Hub {
         }
         Ok(res)
     }
+}
+
+/// Blob name, size and commit from a resolve answer's headers. A zero `Content-Length` is
+/// taken as unknown: some servers send it on every `HEAD`.
+fn meta_of(res: &reqwest::Response, file: &str) -> Result<FileMeta, HubError> {
+    let h = res.headers();
+    let text = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let etag = text("x-linked-etag")
+        .or_else(|| text("etag"))
+        .map(|e| e.trim_start_matches("W/").trim_matches('"').to_owned())
+        .filter(|e| names::plain(e))
+        .ok_or_else(|| HubError::Invalid(format!("The hub sent no usable ETag for {file}")))?;
+    let size = text("x-linked-size")
+        .and_then(|s| s.parse().ok())
+        .or_else(|| {
+            text("content-length")?
+                .parse()
+                .ok()
+                .filter(|&n: &u64| n > 0)
+        });
+    let commit = text("x-repo-commit").map(str::to_owned);
+    Ok(FileMeta { etag, size, commit })
 }
 
 fn check(status: StatusCode, repo_id: &str, file: Option<&str>) -> Result<(), HubError> {
