@@ -16,7 +16,9 @@ pub fn chat(env: &Env<'_>) -> Result<ChatSettings, ConfigError> {
             .parse::<Provider>("CHAT_PROVIDER", "expected ollama or openai")?
             .unwrap_or_default(),
         ollama_url: url(env, "OLLAMA_API_URL")?.unwrap_or(d.ollama_url),
-        openai_base: url(env, "OPENAI_API_BASE")?.unwrap_or(d.openai_base),
+        openai_base: url(env, "OPENAI_API_BASE")?
+            .map(with_v1)
+            .unwrap_or(d.openai_base),
         openai_key: env.get("OPENAI_API_KEY"),
         default_model: env.get("DEFAULT_MODEL").unwrap_or(d.default_model),
         connect_timeout: positive(env, "UPSTREAM_CONNECT_TIMEOUT", d.connect_timeout)?,
@@ -60,6 +62,18 @@ fn url(env: &Env<'_>, var: &'static str) -> Result<Option<String>, ConfigError> 
         ));
     }
     Ok(Some(value.trim_end_matches('/').to_owned()))
+}
+
+/// OpenAI-compatible servers serve under `/v1`: a base that is only a host gets it.
+fn with_v1(base: String) -> String {
+    let host_only = base
+        .split_once("://")
+        .is_some_and(|(_, rest)| !rest.contains('/'));
+    if host_only {
+        format!("{base}/v1")
+    } else {
+        base
+    }
 }
 
 fn positive(env: &Env<'_>, var: &'static str, default: Duration) -> Result<Duration, ConfigError> {

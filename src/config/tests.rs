@@ -293,6 +293,13 @@ fn chat_and_hub_settings() {
     assert_eq!(c.hub.cache, PathBuf::from("/models/hub"));
     assert_eq!(c.hub.endpoint, "https://hf-mirror.example");
     assert_eq!(c.hub.token.as_deref(), Some("hf_x"));
+    let c = load(&[("OPENAI_API_BASE", "http://127.0.0.1:8000/")]).unwrap();
+    assert_eq!(
+        c.chat.openai_base, "http://127.0.0.1:8000/v1",
+        "a bare host gets /v1"
+    );
+    let c = load(&[("OPENAI_API_BASE", "https://gw.example/openai")]).unwrap();
+    assert_eq!(c.chat.openai_base, "https://gw.example/openai");
     let c = load(&[("HF_HOME", "/models"), ("HF_HUB_CACHE", "/fast/hub")]).unwrap();
     assert_eq!(c.hub.cache, PathBuf::from("/fast/hub"));
     for (var, bad) in [
