@@ -22,6 +22,9 @@ use crate::chat::sse;
 /// At most this often a progress event goes out while a file downloads.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
+/// Bytes gathered before a write to the `.incomplete` file.
+const WRITE_BUFFER: usize = 1024 * 1024;
+
 /// Events waiting for a slow client before the download pauses for it.
 const QUEUE: usize = 16;
 
@@ -215,13 +218,15 @@ impl Run {
             }
             have = 0;
         }
-        let mut out = tokio::fs::OpenOptions::new()
+        let partial = tokio::fs::OpenOptions::new()
             .create(true)
             .write(true)
             .append(have > 0)
             .truncate(have == 0)
             .open(&part)
             .await?;
+        // Fewer, larger writes on the blocking pool; a fixed buffer, whatever the file size.
+        let mut out = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, partial);
         self.p.downloaded_size += have;
         let mut written = have;
         let mut last = Instant::now();
@@ -246,7 +251,7 @@ impl Run {
             }
         }
         out.flush().await?;
-        out.sync_all().await?;
+        out.get_ref().sync_all().await?;
         drop(out);
         if let Some(size) = meta.size.filter(|&s| s != written) {
             tokio::fs::remove_file(&part).await?;
