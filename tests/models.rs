@@ -319,6 +319,67 @@ async fn an_interrupted_download_leaves_no_blob_and_resumes_with_range() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_leaves_mid_download_keeps_the_bytes_for_a_resume() {
+    let s = Setup::start().await;
+    let weights = hub::weights();
+    let etag = hub::sha256_hex(&weights);
+    s.hub
+        .slow_next
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut res = client()
+        .post(s.server.url("/admin/models/huggingface/download"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"repo_id": REPO}))
+        .send()
+        .await
+        .unwrap();
+    // Leave once a progress event shows part of the big file arrived.
+    let mut text = String::new();
+    loop {
+        let chunk = res
+            .chunk()
+            .await
+            .unwrap()
+            .expect("events until the file is partly in");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        let partway = events(&text).iter().any(|e| {
+            e["current_file"] == "sub/weights.bin"
+                && e["downloaded_size"].as_u64().unwrap_or(0) > CONFIG.len() as u64
+        });
+        if partway {
+            break;
+        }
+    }
+    drop(res);
+    let part = s.repo().join("blobs").join(format!("{etag}.incomplete"));
+    let mut kept = 0;
+    for _ in 0..100 {
+        kept = std::fs::metadata(&part).map_or(0, |m| m.len());
+        if kept > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    }
+    assert!(kept > 0 && kept < weights.len() as u64, "kept {kept} bytes");
+
+    let ev = s.download(json!({"repo_id": REPO})).await;
+    assert_eq!(last(&ev)["status"], "completed", "{ev:?}");
+    assert_eq!(
+        std::fs::read(s.repo().join("blobs").join(&etag)).unwrap(),
+        weights
+    );
+    let ranges: Vec<_> = s
+        .hub
+        .log
+        .all()
+        .iter()
+        .filter(|r| r.path.starts_with("/cdn/"))
+        .map(|r| r.header("range"))
+        .collect();
+    assert_eq!(ranges, [None, Some(format!("bytes={kept}-"))]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn downloads_check_their_input_and_report_hub_failures() {
     let s = Setup::with(|b| b.env("ADMIN_TOKEN", "admin-secret")).await;
     let post = |body: Value, admin: Option<&str>| {

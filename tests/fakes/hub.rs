@@ -3,7 +3,8 @@
 //! `X-Repo-Commit`. `config.json` is served directly; the LFS file `sub/weights.bin` and the
 //! large `big.bin` redirect (302, with `X-Linked-Etag`/`X-Linked-Size`) to a "CDN" on
 //! `localhost` (another host name than the hub's 127.0.0.1, as a real CDN is), which honours
-//! `Range`. `break_next` makes the next full download of a CDN file stop halfway.
+//! `Range`. `break_next` makes the next full download of a CDN file stop halfway; `slow_next`
+//! sends the next one 64 KiB every 100 ms.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,7 +23,7 @@ pub const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 pub const CONFIG: &[u8] = br#"{"model_type": "tiny"}"#;
 pub const CONFIG_ETAG: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678";
 pub const BIG_REPO: &str = "org/big";
-/// Serves `config.json` like `org/tiny`, but answers `HEAD` with 405.
+/// Serves `config.json` like `org/tiny`, but answers `HEAD` with 404 (a GET-only server).
 pub const NO_HEAD_REPO: &str = "org/nohead";
 
 /// The LFS file's bytes (256 KiB, not all alike so a bad resume would show).
@@ -40,6 +41,8 @@ pub struct FakeHub {
     pub log: Log,
     /// The next full (not ranged) CDN download sends half its bytes and breaks off.
     pub break_next: Arc<AtomicBool>,
+    /// The next CDN download is paced: one 64 KiB chunk every 100 ms.
+    pub slow_next: Arc<AtomicBool>,
 }
 
 impl FakeHub {
@@ -58,19 +61,20 @@ struct Files {
 pub async fn start(big_size: u64) -> FakeHub {
     let log = Log::default();
     let break_next = Arc::new(AtomicBool::new(false));
+    let slow_next = Arc::new(AtomicBool::new(false));
     let weights = Bytes::from(weights());
     let files = Arc::new(Files {
         weights_etag: sha256_hex(&weights),
         weights,
         big_size,
     });
-    let (l, b) = (log.clone(), break_next.clone());
+    let (l, b, sl) = (log.clone(), break_next.clone(), slow_next.clone());
     let port = Arc::new(std::sync::OnceLock::<u16>::new());
     let p = port.clone();
     let addr = super::serve(move |req: Req| {
         l.push(&req);
-        let (files, b, port) = (files.clone(), b.clone(), *p.get().unwrap_or(&0));
-        async move { handle(req, &files, &b, port) }
+        let (files, b, sl, port) = (files.clone(), b.clone(), sl.clone(), *p.get().unwrap_or(&0));
+        async move { handle(req, &files, (&b, &sl), port) }
     })
     .await;
     let _ = port.set(addr.port());
@@ -78,16 +82,18 @@ pub async fn start(big_size: u64) -> FakeHub {
         addr,
         log,
         break_next,
+        slow_next,
     }
 }
 
-fn handle(req: Req, files: &Files, break_next: &AtomicBool, port: u16) -> Resp {
+/// `faults`: break the next CDN download, pace the next one.
+fn handle(req: Req, files: &Files, faults: (&AtomicBool, &AtomicBool), port: u16) -> Resp {
     let path = req.path.clone();
     if let Some(rest) = path.strip_prefix("/api/models/") {
         return revision(rest);
     }
     if let Some(etag) = path.strip_prefix("/cdn/") {
-        return cdn(&req, etag, files, break_next);
+        return cdn(&req, etag, files, faults);
     }
     let parts: Vec<&str> = path.trim_start_matches('/').splitn(5, '/').collect();
     if parts.len() < 5 || parts[2] != "resolve" || !matches!(parts[3], "main" | COMMIT) {
@@ -110,7 +116,7 @@ fn handle(req: Req, files: &Files, break_next: &AtomicBool, port: u16) -> Resp {
             .unwrap()
     };
     if head && repo == NO_HEAD_REPO {
-        return full(405, "text/plain", "");
+        return full(404, "text/plain", "");
     }
     match (repo.as_str(), file) {
         (REPO | NO_HEAD_REPO, "config.json") => {
@@ -150,7 +156,8 @@ fn revision(rest: &str) -> Resp {
 }
 
 /// The CDN: bytes by etag, `Range: bytes=N-` answered with 206.
-fn cdn(req: &Req, etag: &str, files: &Files, break_next: &AtomicBool) -> Resp {
+fn cdn(req: &Req, etag: &str, files: &Files, faults: (&AtomicBool, &AtomicBool)) -> Resp {
+    let (break_next, slow_next) = faults;
     let size = if etag == files.weights_etag {
         files.weights.len() as u64
     } else if etag == "big-etag" {
@@ -166,6 +173,7 @@ fn cdn(req: &Req, etag: &str, files: &Files, break_next: &AtomicBool) -> Resp {
         return full(416, "text/plain", "");
     }
     let broken = from == 0 && break_next.swap(false, Ordering::SeqCst);
+    let slow = slow_next.swap(false, Ordering::SeqCst);
     let end = if broken { size / 2 } else { size };
     let weights = files.weights.clone();
     let big = etag == "big-etag";
@@ -178,6 +186,12 @@ fn cdn(req: &Req, etag: &str, files: &Files, break_next: &AtomicBool) -> Resp {
             weights.slice(at as usize..(at + n) as usize)
         })
     }))
+    .then(move |chunk| async move {
+        if slow {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        chunk
+    })
     .chain(stream::iter(broken.then_some(())).then(|()| async {
         // Let the first half reach the client before the connection goes.
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;

@@ -1,6 +1,7 @@
 //! Server-sent event bodies: `data: <json>\n\n` frames streamed as the upstream produces them,
 //! never buffered whole. Dropping the body (the client went away, or a drain cut it) drops the
-//! upstream response or aborts the producing task, which cancels the upstream request.
+//! upstream response, which cancels the upstream request, or closes the channel of the
+//! producing task, which stops at its next wait.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -13,7 +14,6 @@ use http_body_util::StreamBody;
 use platform_middleware::body::{self, Body};
 use serde::Serialize;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 /// The frame that ends OpenAI streams (and the admin download streams).
 pub const DONE: &[u8] = b"data: [DONE]\n\n";
@@ -174,17 +174,12 @@ pub fn relay<R: Relay>(lines: Lines, relay: R) -> impl Stream<Item = Bytes> + Se
     })
 }
 
-/// Frames a spawned task sends, ending when it drops its sender. Dropping the stream aborts
-/// the task, so a download stops when its client (or the drain) goes.
-pub fn from_task(rx: mpsc::Receiver<Bytes>, task: JoinHandle<()>) -> impl Stream<Item = Bytes> {
-    struct Abort(JoinHandle<()>);
-    impl Drop for Abort {
-        fn drop(&mut self) {
-            self.0.abort();
-        }
-    }
-    stream::unfold((rx, Abort(task)), |(mut rx, task)| async move {
-        rx.recv().await.map(|frame| (frame, (rx, task)))
+/// Frames a task sends, ending when it drops its sender. Dropping the stream closes the
+/// channel: the task sees it (`Sender::closed`) and stops, tidying up first (a download keeps
+/// what it wrote, for the next one to resume).
+pub fn from_channel(rx: mpsc::Receiver<Bytes>) -> impl Stream<Item = Bytes> {
+    stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|frame| (frame, rx))
     })
 }
 

@@ -1,8 +1,10 @@
 //! A repository (or one file of it) into the cache, reporting progress as SSE events. Each file
 //! goes to `blobs/<etag>.incomplete` first and becomes `blobs/<etag>` only once complete and of
 //! the announced size, so a failure never leaves a corrupt blob; the next attempt resumes the
-//! `.incomplete` file with `Range`. Files whose blob is already there are skipped.
+//! `.incomplete` file with `Range`. Files whose blob is already there are skipped. A client
+//! that goes away stops the download at its next wait, with what was written kept on disk.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,7 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::Stream;
 use serde::Serialize;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::hub::{FileMeta, HubError};
@@ -97,8 +99,16 @@ pub fn start(hub: Arc<Hub>, req: DownloadRequest) -> impl Stream<Item = Bytes> {
         local_path: None,
         error: None,
     };
-    let task = tokio::spawn(Run { hub, req, tx, p }.run());
-    sse::from_task(rx, task)
+    tokio::spawn(Run { hub, req, tx, p }.run());
+    sse::from_channel(rx)
+}
+
+/// `fut`, unless the client goes away first.
+async fn unless_gone<T>(tx: &mpsc::Sender<Bytes>, fut: impl Future<Output = T>) -> Result<T, Stop> {
+    tokio::select! {
+        value = fut => Ok(value),
+        () = tx.closed() => Err(Stop::Gone),
+    }
 }
 
 impl Run {
@@ -107,7 +117,9 @@ impl Run {
             return;
         }
         let lock = self.hub.lock(&self.req.repo_id);
-        let _one_at_a_time = lock.lock().await;
+        let Ok(_one_at_a_time) = unless_gone(&self.tx.clone(), lock.lock()).await else {
+            return;
+        };
         match self.download().await {
             Ok(()) => {
                 let done = format!(
@@ -149,7 +161,7 @@ impl Run {
             None => {
                 let filter = Filter::new(self.req.allow.as_ref(), self.req.ignore.as_ref())
                     .map_err(Stop::Failed)?;
-                let info = self.hub.repo_info(&repo, &rev).await?;
+                let info = unless_gone(&self.tx, self.hub.repo_info(&repo, &rev)).await??;
                 let files = info.files.into_iter().filter(|f| filter.keeps(f)).collect();
                 (files, info.sha)
             }
@@ -158,7 +170,7 @@ impl Run {
         for file in &files {
             let path = names::repo_file(file)
                 .ok_or_else(|| Stop::Failed(format!("Refusing unsafe file path '{file}'")))?;
-            let meta = self.hub.file_meta(&repo, &rev, file).await?;
+            let meta = unless_gone(&self.tx, self.hub.file_meta(&repo, &rev, file)).await??;
             metas.push((file.clone(), path, meta));
         }
         let commit = listed_sha
@@ -210,11 +222,12 @@ impl Run {
             have = 0;
         }
         let (repo, rev) = (self.req.repo_id.clone(), self.req.revision.clone());
-        let mut res = self.hub.get(&repo, &rev, file, have).await?;
+        let tx = self.tx.clone();
+        let mut res = unless_gone(&tx, self.hub.get(&repo, &rev, file, have)).await??;
         if have > 0 && !resumes_at(&res, have) {
             // The hub ignored the range (200) or refused it (416): start over.
             if res.status() != reqwest::StatusCode::OK {
-                res = self.hub.get(&repo, &rev, file, 0).await?;
+                res = unless_gone(&tx, self.hub.get(&repo, &rev, file, 0)).await??;
             }
             have = 0;
         }
@@ -228,29 +241,10 @@ impl Run {
         // Fewer, larger writes on the blocking pool; a fixed buffer, whatever the file size.
         let mut out = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, partial);
         self.p.downloaded_size += have;
-        let mut written = have;
-        let mut last = Instant::now();
-        loop {
-            let chunk = match res.chunk().await {
-                Ok(Some(chunk)) => chunk,
-                Ok(None) => break,
-                Err(e) => {
-                    out.flush().await?;
-                    return Err(Stop::Failed(format!(
-                        "Download of {file} broke off after {written} bytes: {}",
-                        HubError::request(e)
-                    )));
-                }
-            };
-            out.write_all(&chunk).await?;
-            written += chunk.len() as u64;
-            self.p.downloaded_size += chunk.len() as u64;
-            if last.elapsed() >= PROGRESS_EVERY {
-                last = Instant::now();
-                self.emit("progress", None).await?;
-            }
-        }
+        let copied = self.copy(&mut res, &mut out, file, have).await;
+        // Whatever stopped the copy, what arrived stays on disk for a resume.
         out.flush().await?;
+        let written = copied?;
         out.get_ref().sync_all().await?;
         drop(out);
         if let Some(size) = meta.size.filter(|&s| s != written) {
@@ -261,6 +255,38 @@ impl Run {
         }
         tokio::fs::rename(&part, blob).await?;
         Ok(())
+    }
+
+    /// The response body into `out`, with progress events; the bytes in `out` at the end.
+    async fn copy(
+        &mut self,
+        res: &mut reqwest::Response,
+        out: &mut (impl AsyncWrite + Unpin),
+        file: &str,
+        have: u64,
+    ) -> Result<u64, Stop> {
+        let tx = self.tx.clone();
+        let mut written = have;
+        let mut last = Instant::now();
+        loop {
+            let chunk = match unless_gone(&tx, res.chunk()).await? {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => return Ok(written),
+                Err(e) => {
+                    return Err(Stop::Failed(format!(
+                        "Download of {file} broke off after {written} bytes: {}",
+                        HubError::request(e)
+                    )))
+                }
+            };
+            out.write_all(&chunk).await?;
+            written += chunk.len() as u64;
+            self.p.downloaded_size += chunk.len() as u64;
+            if last.elapsed() >= PROGRESS_EVERY {
+                last = Instant::now();
+                self.emit("progress", None).await?;
+            }
+        }
     }
 }
 

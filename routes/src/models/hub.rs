@@ -139,8 +139,9 @@ impl Hub {
         })
     }
 
-    /// A file's blob name, size and commit. Hubs that refuse `HEAD`, or say less to it, are
-    /// asked with a `GET` whose body is dropped unread.
+    /// A file's blob name, size and commit. Hubs that refuse `HEAD` (any error status: a
+    /// `GET`-only server may say 404 or 405), or say less to it, are asked with a `GET` whose
+    /// body is dropped unread; its status decides.
     pub async fn file_meta(
         &self,
         repo_id: &str,
@@ -149,14 +150,7 @@ impl Hub {
     ) -> Result<FileMeta, HubError> {
         let url = self.resolve_url(repo_id, revision, file)?;
         let res = self.send(Method::HEAD, url.clone(), None, false).await?;
-        let refused = matches!(
-            res.status(),
-            StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_IMPLEMENTED
-        );
-        if !refused {
-            if !res.status().is_redirection() {
-                check(res.status(), repo_id, Some(file))?;
-            }
+        if res.status().is_success() || res.status().is_redirection() {
             if let Ok(meta) = meta_of(&res, file) {
                 return Ok(meta);
             }
