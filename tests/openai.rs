@@ -115,6 +115,11 @@ async fn ollama_models_and_a_plain_completion() {
         json!({"temperature": 0.3, "top_p": 0.8, "num_predict": 12, "stop": ["\n\n"], "seed": 7})
     );
     assert_eq!(sent["messages"], json!([{"role": "user", "content": "Hi"}]));
+
+    // One shared client: the requests above and another chat reuse one upstream connection.
+    assert_eq!(chat_json(&server, hello(None)).await.0, 200);
+    assert_eq!(fake.log.all().len(), 3);
+    assert_eq!(fake.log.connections(), 1, "upstream connections are pooled");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -34,6 +34,8 @@ pub struct Req {
     pub path: String,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// Which TCP connection of this server carried it (numbered from 0 in accept order).
+    pub conn: usize,
 }
 
 impl Req {
@@ -65,6 +67,14 @@ impl Log {
     pub fn to(&self, path: &str) -> Vec<Req> {
         self.all().into_iter().filter(|r| r.path == path).collect()
     }
+
+    /// How many TCP connections carried the requests so far.
+    pub fn connections(&self) -> usize {
+        let mut conns: Vec<usize> = self.all().iter().map(|r| r.conn).collect();
+        conns.sort_unstable();
+        conns.dedup();
+        conns.len()
+    }
 }
 
 /// Serves `handler` on 127.0.0.1 (HTTP/1.1) until the test's runtime ends.
@@ -77,7 +87,10 @@ where
     let addr = listener.local_addr().unwrap();
     let handler = Arc::new(handler);
     tokio::spawn(async move {
+        let mut accepted = 0;
         while let Ok((stream, _)) = listener.accept().await {
+            let conn = accepted;
+            accepted += 1;
             let handler = handler.clone();
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
@@ -94,6 +107,7 @@ where
                             path: parts.uri.path().to_owned(),
                             headers: parts.headers,
                             body,
+                            conn,
                         };
                         Ok::<_, Infallible>(handler(req).await)
                     }
