@@ -582,3 +582,43 @@ async fn measure_streamed_chat_latency() {
         quantile(&proxied.1, 0.9) - quantile(&direct.1, 0.9),
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_streams_hold_no_database_connection() {
+    let fake = fakes::ollama::start().await;
+    let server = Builder::new()
+        .env("AUTH_PROVIDER", "multi_user")
+        .env("SERVER_AUTH_TOKEN", TOKEN)
+        .env("OLLAMA_API_URL", &fake.url())
+        .spawn();
+    let (_, created) = common::get_json(
+        client()
+            .post(server.url("/api/tokens"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"name": "streams"})),
+    )
+    .await;
+    let key = created["token"].as_str().unwrap().to_owned();
+    let mut body = hello(Some("endless"));
+    body["stream"] = json!(true);
+    // More open streams than the pool has connections (8).
+    let mut open = Vec::new();
+    for _ in 0..10 {
+        let mut res = client()
+            .post(server.url("/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        read_chunks(&mut res, 1).await;
+        open.push(res);
+    }
+    let (status, st) =
+        common::get_json(client().get(server.url("/admin/status")).bearer_auth(TOKEN)).await;
+    assert_eq!(status, 200, "{st}");
+    let db = &st["db"];
+    let in_use = db["connections"].as_u64().unwrap() - db["idle"].as_u64().unwrap();
+    assert!(in_use <= 1, "at most the status request's own connection: {db}");
+    drop(open);
+}
