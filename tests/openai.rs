@@ -619,6 +619,9 @@ async fn open_streams_hold_no_database_connection() {
     assert_eq!(status, 200, "{st}");
     let db = &st["db"];
     let in_use = db["connections"].as_u64().unwrap() - db["idle"].as_u64().unwrap();
-    assert!(in_use <= 1, "at most the status request's own connection: {db}");
+    assert!(
+        in_use <= 1,
+        "at most the status request's own connection: {db}"
+    );
     drop(open);
 }

@@ -76,6 +76,9 @@ impl From<std::io::Error> for Stop {
     }
 }
 
+/// A repository file, its safe relative path, and what the hub says about it.
+type Planned = (String, PathBuf, FileMeta);
+
 struct Run {
     hub: Arc<Hub>,
     req: DownloadRequest,
@@ -154,7 +157,8 @@ impl Run {
             .map_err(|_| Stop::Gone)
     }
 
-    async fn download(&mut self) -> Result<(), Stop> {
+    /// The files to fetch with their metadata, and the commit the revision points at.
+    async fn plan(&mut self) -> Result<(Vec<Planned>, String), Stop> {
         let (repo, rev) = (self.req.repo_id.clone(), self.req.revision.clone());
         let (files, listed_sha) = match &self.req.file_path {
             Some(file) => (vec![file.clone()], None),
@@ -166,17 +170,23 @@ impl Run {
                 (files, info.sha)
             }
         };
-        let mut metas = Vec::with_capacity(files.len());
-        for file in &files {
-            let path = names::repo_file(file)
+        let mut planned = Vec::with_capacity(files.len());
+        for file in files {
+            let path = names::repo_file(&file)
                 .ok_or_else(|| Stop::Failed(format!("Refusing unsafe file path '{file}'")))?;
-            let meta = unless_gone(&self.tx, self.hub.file_meta(&repo, &rev, file)).await??;
-            metas.push((file.clone(), path, meta));
+            let meta = unless_gone(&self.tx, self.hub.file_meta(&repo, &rev, &file)).await??;
+            planned.push((file, path, meta));
         }
         let commit = listed_sha
-            .or_else(|| metas.iter().find_map(|(_, _, m)| m.commit.clone()))
+            .or_else(|| planned.iter().find_map(|(_, _, m)| m.commit.clone()))
             .filter(|c| names::plain(c))
             .ok_or_else(|| Stop::Failed("The hub named no commit for this revision".into()))?;
+        Ok((planned, commit))
+    }
+
+    async fn download(&mut self) -> Result<(), Stop> {
+        let (repo, rev) = (self.req.repo_id.clone(), self.req.revision.clone());
+        let (metas, commit) = self.plan().await?;
         self.p.total_files = metas.len();
         self.p.total_size = metas.iter().filter_map(|(_, _, m)| m.size).sum();
         let found = format!("Found {} files ({} bytes)", metas.len(), self.p.total_size);
@@ -187,18 +197,19 @@ impl Run {
         for (file, path, meta) in &metas {
             self.p.current_file = Some(file.clone());
             let blob = repo_dir.join("blobs").join(&meta.etag);
-            if is_complete(&blob, meta.size).await {
+            let done = if is_complete(&blob, meta.size).await {
                 self.p.cached_files += 1;
                 self.p.downloaded_size += meta.size.unwrap_or(0);
+                format!("{file} is already cached")
             } else {
                 self.emit("progress", Some(format!("Downloading {file}")))
                     .await?;
                 self.fetch(file, meta, &blob).await?;
-            }
+                format!("Downloaded {file}")
+            };
             link(&snapshot, path, &meta.etag).await?;
             self.p.downloaded_files += 1;
-            self.emit("progress", Some(format!("Downloaded {file}")))
-                .await?;
+            self.emit("progress", Some(done)).await?;
         }
         if rev != commit {
             write_ref(&repo_dir, &rev, &commit).await?;
