@@ -433,6 +433,33 @@ async fn downloads_check_their_input_and_report_hub_failures() {
     );
     assert!(!s.cache().join("models--org--unknown").exists());
 
+    // One file by `file_path`: its own path as local_path, the commit from X-Repo-Commit.
+    let res = post(
+        json!({"repo_id": REPO, "file_path": "config.json"}),
+        Some("admin-secret"),
+    )
+    .await
+    .unwrap();
+    let ev = events(&res.text().await.unwrap());
+    let done = last(&ev);
+    let file = s.repo().join("snapshots").join(COMMIT).join("config.json");
+    assert_eq!(
+        (&done["status"], &done["total_files"], &done["local_path"]),
+        (
+            &json!("completed"),
+            &json!(1),
+            &json!(file.display().to_string())
+        )
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), CONFIG);
+    let res = post(
+        json!({"repo_id": REPO, "file_path": "../x"}),
+        Some("admin-secret"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 400);
+
     // A hub that refuses HEAD is asked with a GET.
     let res = post(json!({"repo_id": hub::NO_HEAD_REPO}), Some("admin-secret"))
         .await
