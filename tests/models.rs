@@ -620,3 +620,39 @@ async fn measure_download_peak_rss() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_in_flight_finishes_through_a_drain() {
+    let mut s = Setup::with(|b| b.env("DRAIN_TIMEOUT", "10s")).await;
+    s.hub
+        .slow_next
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut res = client()
+        .post(s.server.url("/admin/models/huggingface/download"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"repo_id": REPO}))
+        .send()
+        .await
+        .unwrap();
+    let mut text = String::new();
+    while !text.contains("Downloading sub/weights.bin") {
+        let chunk = res
+            .chunk()
+            .await
+            .unwrap()
+            .expect("events until the big file starts");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    s.server.signal(libc::SIGTERM);
+    text.push_str(&res.text().await.unwrap());
+    let ev = events(&text);
+    assert_eq!(last(&ev)["status"], "completed", "{ev:?}");
+    let status =
+        tokio::task::block_in_place(|| s.server.wait_exit(std::time::Duration::from_secs(10)));
+    assert!(status.success());
+    let etag = hub::sha256_hex(&hub::weights());
+    assert_eq!(
+        std::fs::read(s.repo().join("blobs").join(etag)).unwrap(),
+        hub::weights()
+    );
+}
