@@ -15,7 +15,9 @@ use platform_routes::accounts::lockout::Lockout;
 use platform_routes::accounts::providers::{ApiTokens, SessionCookie};
 use platform_routes::accounts::sessions::Sessions;
 use platform_routes::accounts::Accounts;
+use platform_routes::chat::{self, Chat};
 use platform_routes::jobs::{JobSettings, Jobs};
+use platform_routes::models::Hub;
 use platform_routes::pages::Pages;
 use platform_routes::secrets::keyring::KeyringError;
 use platform_routes::secrets::Keyring;
@@ -61,6 +63,8 @@ pub enum StartError {
     Storage(std::io::Error),
     #[error(transparent)]
     Secrets(#[from] KeyringError),
+    #[error("upstream HTTP client: {0}")]
+    Upstream(platform_middleware::BoxError),
     #[error("start-up task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -153,10 +157,13 @@ pub async fn assemble(config: &Config) -> Result<Assembled<impl Stack>, StartErr
     .await?
     .map_err(StartError::Storage)?;
     let buckets = Arc::new(buckets);
+    let http = chat::client::build(config.chat.connect_timeout, config.chat.read_timeout)
+        .map_err(|e| StartError::Upstream(e.into()))?;
+    let chat = Arc::new(Chat::new(config.chat.clone(), http.clone()));
     let services = Arc::new(Wired {
         db: db.clone(),
         storage: buckets.clone(),
-        chat: None,
+        chat: Some(chat.clone()),
     });
     let jobs = jobs(config, &db, services).await?;
     let accounts = Arc::new(accounts(config).await?);
@@ -178,6 +185,8 @@ pub async fn assemble(config: &Config) -> Result<Assembled<impl Stack>, StartErr
         storage: buckets,
         secrets,
         jobs: jobs.clone(),
+        chat,
+        hub: Arc::new(Hub::new(config.hub.clone(), http)),
     });
     let limits = Arc::new(Limits::new(config.rate_limits));
     rate_limit::spawn_sweeper(limits.clone(), SWEEP_EVERY);

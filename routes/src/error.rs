@@ -12,6 +12,9 @@ use platform_middleware::scope::ScopeError;
 pub enum ApiError {
     #[error("Not Found")]
     NotFound,
+    /// 404 that says what was not found.
+    #[error("{0}")]
+    NotFoundDetail(String),
     #[error("Method Not Allowed")]
     MethodNotAllowed { allow: HeaderValue },
     #[error("{0}")]
@@ -59,7 +62,7 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::NotFoundDetail(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,

@@ -6,10 +6,12 @@
 
 pub mod accounts;
 pub mod assets;
+pub mod chat;
 pub mod collections;
 pub mod ctx;
 pub mod error;
 pub mod jobs;
+pub mod models;
 pub mod pages;
 pub mod reply;
 pub mod router;

@@ -237,6 +237,14 @@ mod tests {
                 .unwrap(),
             ),
             secrets: Arc::new(crate::secrets::Keyring::new("test")),
+            chat: Arc::new(crate::chat::Chat::new(
+                Default::default(),
+                reqwest::Client::new(),
+            )),
+            hub: Arc::new(crate::models::Hub::new(
+                crate::models::HubSettings::under(dir.path().join("hf")),
+                reqwest::Client::new(),
+            )),
         });
         (Router::new(table, state), draining)
     }

@@ -7,7 +7,9 @@ use std::time::Instant;
 use platform_middleware::respond::SharedRespond;
 
 use crate::accounts::Accounts;
+use crate::chat::Chat;
 use crate::jobs::Jobs;
+use crate::models::Hub;
 use crate::secrets::Keyring;
 use crate::storage::Buckets;
 use crate::store::Db;
@@ -52,4 +54,8 @@ pub struct AppState {
     pub secrets: Arc<Keyring>,
     /// The job supervisor: runs workflows on its own tasks, drained on shutdown.
     pub jobs: Arc<Jobs>,
+    /// The chat provider behind `/v1` (and Ollama pulls).
+    pub chat: Arc<Chat>,
+    /// The Hugging Face hub and its cache, for `/admin/models` and `/admin/cache`.
+    pub hub: Arc<Hub>,
 }

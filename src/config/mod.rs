@@ -2,6 +2,7 @@
 //! command-line flags. Every variable is documented in docs/configuration.md.
 
 mod accounts;
+mod chat;
 mod deploy;
 mod env;
 mod jobs;
@@ -93,6 +94,10 @@ pub struct Config {
     pub accounts: AccountsConfig,
     pub storage: StorageConfig,
     pub jobs: JobsConfig,
+    /// The chat provider behind `/v1` and the upstream timeouts.
+    pub chat: platform_routes::chat::ChatSettings,
+    /// The Hugging Face hub and cache behind `/admin/models`.
+    pub hub: platform_routes::models::HubSettings,
 }
 
 impl Config {
@@ -154,6 +159,8 @@ impl Config {
             accounts,
             storage,
             jobs: jobs::load(&env)?,
+            chat: chat::chat(&env)?,
+            hub: chat::hub(&env)?,
         };
         config.validate()?;
         Ok(config)

@@ -289,3 +289,69 @@ fn jobs_settings() {
     assert!(refused(&[("MAX_CONCURRENT_JOBS", "x")]).contains("MAX_CONCURRENT_JOBS"));
     assert!(refused(&[("NODE_TIMEOUT", "0")]).contains("NODE_TIMEOUT"));
 }
+
+#[test]
+fn chat_and_hub_defaults() {
+    use platform_routes::chat::Provider;
+    let c = load(&[("HOME", "/home/u")]).unwrap();
+    assert_eq!(c.chat.provider, Provider::Ollama);
+    assert_eq!(c.chat.ollama_url, "http://127.0.0.1:11434");
+    assert_eq!(c.chat.openai_base, "https://api.openai.com/v1");
+    assert_eq!(c.chat.default_model, "llama3.2:latest");
+    assert_eq!(c.chat.openai_key, None);
+    assert_eq!(c.chat.connect_timeout, Duration::from_secs(10));
+    assert_eq!(c.chat.read_timeout, Duration::from_secs(300));
+    assert_eq!(c.hub.home, PathBuf::from("/home/u/.cache/huggingface"));
+    assert_eq!(c.hub.cache, PathBuf::from("/home/u/.cache/huggingface/hub"));
+    assert_eq!(c.hub.endpoint, "https://huggingface.co");
+    assert_eq!(c.hub.token, None);
+    let c = load(&[("XDG_CACHE_HOME", "/xdg"), ("HOME", "/home/u")]).unwrap();
+    assert_eq!(c.hub.cache, PathBuf::from("/xdg/huggingface/hub"));
+}
+
+#[test]
+fn chat_and_hub_settings() {
+    use platform_routes::chat::Provider;
+    let c = load(&[
+        ("CHAT_PROVIDER", "OpenAI"),
+        ("OLLAMA_API_URL", "http://gpu:11434/"),
+        ("OPENAI_API_BASE", "http://vllm:8000/v1/"),
+        ("OPENAI_API_KEY", "sk-1"),
+        ("DEFAULT_MODEL", "qwen"),
+        ("UPSTREAM_CONNECT_TIMEOUT", "2s"),
+        ("UPSTREAM_READ_TIMEOUT", "1m"),
+        ("HF_HOME", "/models"),
+        ("HF_ENDPOINT", "https://hf-mirror.example/"),
+        ("HF_TOKEN", "hf_x"),
+    ])
+    .unwrap();
+    assert_eq!(c.chat.provider, Provider::OpenAi);
+    assert_eq!(c.chat.ollama_url, "http://gpu:11434");
+    assert_eq!(c.chat.openai_base, "http://vllm:8000/v1");
+    assert_eq!(c.chat.openai_key.as_deref(), Some("sk-1"));
+    assert_eq!(c.chat.default_model, "qwen");
+    assert_eq!(c.chat.connect_timeout, Duration::from_secs(2));
+    assert_eq!(c.chat.read_timeout, Duration::from_secs(60));
+    assert_eq!(c.hub.cache, PathBuf::from("/models/hub"));
+    assert_eq!(c.hub.endpoint, "https://hf-mirror.example");
+    assert_eq!(c.hub.token.as_deref(), Some("hf_x"));
+    let c = load(&[("OPENAI_API_BASE", "http://127.0.0.1:8000/")]).unwrap();
+    assert_eq!(
+        c.chat.openai_base, "http://127.0.0.1:8000/v1",
+        "a bare host gets /v1"
+    );
+    let c = load(&[("OPENAI_API_BASE", "https://gw.example/openai")]).unwrap();
+    assert_eq!(c.chat.openai_base, "https://gw.example/openai");
+    let c = load(&[("HF_HOME", "/models"), ("HF_HUB_CACHE", "/fast/hub")]).unwrap();
+    assert_eq!(c.hub.cache, PathBuf::from("/fast/hub"));
+    for (var, bad) in [
+        ("CHAT_PROVIDER", "anthropic"),
+        ("OLLAMA_API_URL", "localhost:11434"),
+        ("OPENAI_API_BASE", "https://"),
+        ("HF_ENDPOINT", "ftp://hf"),
+        ("UPSTREAM_READ_TIMEOUT", "0"),
+        ("UPSTREAM_CONNECT_TIMEOUT", "soon"),
+    ] {
+        assert!(refused(&[(var, bad)]).contains(var), "{var}={bad}");
+    }
+}

@@ -9,10 +9,12 @@ pub mod auth;
 pub mod collections;
 pub mod health;
 pub mod jobs;
+pub mod models;
 mod paging;
 pub mod secrets;
 pub mod storage;
 pub mod tokens;
+pub mod v1;
 pub mod worker_workflows;
 pub mod workflows;
 
@@ -34,4 +36,6 @@ pub const ALL: &[RouteSet] = &[
     workflows::SET,
     worker_workflows::SET,
     jobs::SET,
+    v1::SET,
+    models::SET,
 ];

@@ -8,7 +8,11 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use platform_middleware::scope::Pool;
 
+use http_body_util::{BodyExt, Limited};
+use serde_json::{json, Value};
+
 use super::services::{NodeServices, ServiceFuture};
+use crate::chat::{Chat, ChatRequest};
 use crate::collections::query;
 use crate::storage::{Buckets, ByteStream, Key, StorageError};
 use crate::store::Db;
@@ -42,6 +46,43 @@ where
     tokio::task::spawn_blocking(move || f(&*db.get().map_err(|e| e.to_string())?))
         .await
         .map_err(|e| e.to_string())?
+}
+
+/// The largest reply an `llm.chat` node takes from the provider.
+const REPLY_LIMIT: usize = 4 * 1024 * 1024;
+
+/// `llm.chat` through the same provider and client as `/v1/chat/completions`.
+impl ChatText for Chat {
+    fn complete<'a>(
+        &'a self,
+        model: &'a str,
+        system: Option<&'a str>,
+        prompt: &'a str,
+    ) -> ServiceFuture<'a, String> {
+        Box::pin(async move {
+            let mut messages = Vec::new();
+            if let Some(system) = system {
+                messages.push(json!({"role": "system", "content": system}));
+            }
+            messages.push(json!({"role": "user", "content": prompt}));
+            let body = json!({"model": model, "messages": messages, "stream": false});
+            let req = ChatRequest::parse(body.to_string().as_bytes(), &self.settings.default_model)
+                .map_err(|e| e.message)?;
+            let res = Chat::complete(self, req).await.map_err(|e| e.message)?;
+            let bytes = Limited::new(res.into_body(), REPLY_LIMIT)
+                .collect()
+                .await
+                .map_err(|e| format!("reading the chat reply: {e}"))?
+                .to_bytes();
+            let reply: Value = serde_json::from_slice(&bytes)
+                .map_err(|e| format!("the chat reply is not JSON: {e}"))?;
+            reply
+                .pointer("/choices/0/message/content")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| "the chat reply has no message content".to_owned())
+        })
+    }
 }
 
 fn key(raw: &str) -> Result<Key, String> {
