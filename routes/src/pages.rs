@@ -46,7 +46,8 @@ fn env() -> &'static Environment<'static> {
     })
 }
 
-/// The pages' `Content-Security-Policy`: nothing from elsewhere, no script at all, no framing,
+/// The pages' `Content-Security-Policy`: nothing from elsewhere, no script at all (scripts a
+/// later UI adds must be hashed here too), `fetch` only to this origin, no framing,
 /// forms only to this origin, and styles only as the templates' own inline blocks (by hash, so
 /// an injected `<style>` would not apply either).
 pub fn content_security_policy() -> HeaderValue {
@@ -66,8 +67,8 @@ pub fn content_security_policy() -> HeaderValue {
         &styles
     };
     let policy = format!(
-        "default-src 'none'; style-src{styles}; img-src 'self'; form-action 'self'; \
-         frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; style-src{styles}; img-src 'self'; connect-src 'self'; \
+         form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     );
     HeaderValue::from_str(&policy)
         .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"))
