@@ -8,88 +8,49 @@ use accounts_support::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-/// A signed-in user's requests (session cookie, with the Origin cookie writes need).
+/// A caller bound to the server, sending what the old clients send on every call.
 struct As<'a> {
     server: &'a Server,
-    cookie: Option<String>,
-    bearer: Option<&'static str>,
+    who: Caller,
 }
 
 impl<'a> As<'a> {
     async fn user(server: &'a Server, name: &str) -> As<'a> {
         As {
             server,
-            cookie: Some(signed_in(server, name).await),
-            bearer: None,
+            who: Caller::user(server, name).await,
         }
     }
 
     fn token(server: &'a Server) -> As<'a> {
         As {
             server,
-            cookie: None,
-            bearer: Some(SERVER_TOKEN),
+            who: Caller::Token,
         }
     }
 
     fn req(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        let mut req = client()
-            .request(method, self.server.url(path))
-            .header("accept", "application/json, text/event-stream");
-        if let Some(c) = &self.cookie {
-            req = req
-                .header("cookie", c)
-                .header("origin", self.server.origin());
-        }
-        if let Some(t) = self.bearer {
-            req = req.bearer_auth(t);
-        }
-        req
-    }
-
-    async fn send(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
-        let res = req.send().await.unwrap();
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
+        self.who
+            .req(self.server, method, path)
+            .header("accept", "application/json, text/event-stream")
     }
 
     async fn json(&self, method: Method, path: &str, body: Value) -> (u16, Value) {
-        self.send(self.req(method, path).json(&body)).await
+        send(self.req(method, path).json(&body)).await
     }
 
     async fn call(&self, method: Method, path: &str) -> (u16, Value) {
-        self.send(self.req(method, path)).await
+        send(self.req(method, path)).await
     }
 
     /// A multipart upload of `bytes` as the `file` part, with `fields` as text parts.
     async fn upload(&self, file_name: &str, bytes: &[u8], fields: &[(&str, &str)]) -> (u16, Value) {
-        let boundary = "----platform-test-boundary";
-        let mut body = Vec::new();
-        for (name, value) in fields {
-            body.extend_from_slice(
-                format!(
-                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-                )
-                .as_bytes(),
-            );
-        }
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; \
-                 filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let (content_type, body) = multipart(file_name, bytes, fields);
         let req = self
             .req(Method::POST, "/api/assets")
-            .header(
-                "content-type",
-                format!("multipart/form-data; boundary={boundary}"),
-            )
+            .header("content-type", content_type)
             .body(body);
-        self.send(req).await
+        send(req).await
     }
 
     async fn upload_without_file(&self) -> (u16, Value) {
@@ -98,7 +59,7 @@ impl<'a> As<'a> {
             .req(Method::POST, "/api/assets")
             .header("content-type", "multipart/form-data; boundary=b")
             .body(body);
-        self.send(req).await
+        send(req).await
     }
 
     async fn bytes(&self, path: &str) -> (u16, Vec<u8>) {

@@ -5,87 +5,8 @@
 mod accounts_support;
 
 use accounts_support::*;
-use reqwest::{Method, RequestBuilder};
+use reqwest::Method;
 use serde_json::{json, Value};
-
-/// Who calls: the server token (user "1"), or a signed-in user's cookie.
-#[derive(Clone)]
-enum Caller {
-    Token,
-    Cookie(String),
-}
-
-impl Caller {
-    fn req(&self, server: &Server, method: Method, path: &str) -> RequestBuilder {
-        let req = client().request(method, server.url(path));
-        match self {
-            Caller::Token => req.bearer_auth(SERVER_TOKEN),
-            // Same-origin, as the browser UI sends it (cross-site cookie writes are refused).
-            Caller::Cookie(c) => req.header("cookie", c).header("origin", server.origin()),
-        }
-    }
-}
-
-async fn call(
-    server: &Server,
-    who: &Caller,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = who.req(server, method, path);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-/// A multipart/form-data body with a `file` part and extra text fields.
-fn multipart(filename: &str, content: &[u8], fields: &[(&str, &str)]) -> (String, Vec<u8>) {
-    let boundary = "----platform-test-boundary-7d93";
-    let mut body = Vec::new();
-    for (name, value) in fields {
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            )
-            .as_bytes(),
-        );
-    }
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; \
-             filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(content);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
-async fn upload(
-    server: &Server,
-    who: &Caller,
-    path: &str,
-    filename: &str,
-    content: &[u8],
-    fields: &[(&str, &str)],
-) -> (u16, Value) {
-    let (content_type, body) = multipart(filename, content, fields);
-    let res = who
-        .req(server, Method::POST, path)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
 
 fn server() -> Server {
     Server::builder()
@@ -747,11 +668,6 @@ async fn the_old_workers_shapes_answer_200_with_json() {
             // What the old worker's clients send on every call.
             .header("accept", "application/json, text/event-stream")
     };
-    let send = |req: RequestBuilder| async move {
-        let res = req.send().await.unwrap();
-        let status = res.status().as_u16();
-        (status, res.json::<Value>().await.unwrap_or(Value::Null))
-    };
     let (status, body) = send(
         admin(Method::POST, "/admin/collections")
             .json(&json!({"name": "kb", "embedding_model": "nomic-embed-text"})),
@@ -828,8 +744,8 @@ async fn the_old_workers_shapes_answer_200_with_json() {
 #[tokio::test]
 async fn users_see_only_their_own_collections() {
     let server = server();
-    let ada = Caller::Cookie(signed_in(&server, "ada").await);
-    let bob = Caller::Cookie(signed_in(&server, "bob").await);
+    let ada = Caller::user(&server, "ada").await;
+    let bob = Caller::user(&server, "bob").await;
     seed(&server, &ada, "notes").await;
 
     let (status, list) = call(&server, &bob, Method::GET, "/api/collections", None).await;

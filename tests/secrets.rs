@@ -2,89 +2,26 @@
 //! values never listed nor stored or logged in clear, the development key file, isolation
 //! between two users, and the import of Fernet tokens made here as the old Python server did.
 
-mod common;
+mod accounts_support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
+use accounts_support::*;
 use base64::Engine;
-use common::{client, Server};
-use reqwest::{Method, RequestBuilder};
+use reqwest::Method;
 use serde_json::{json, Value};
 
 const MASTER: &str = "test-master-key-5b7e0c2d9a1f";
-const SERVER_TOKEN: &str = "static-test-token-0123456789";
-const PASSWORD: &str = "correct horse battery";
-
-#[derive(Clone)]
-enum Caller {
-    Token,
-    Cookie(String),
-}
-
-impl Caller {
-    fn req(&self, server: &Server, method: Method, path: &str) -> RequestBuilder {
-        let req = client().request(method, server.url(path));
-        match self {
-            Caller::Token => req.bearer_auth(SERVER_TOKEN),
-            Caller::Cookie(c) => req.header("cookie", c).header("origin", server.origin()),
-        }
-    }
-}
-
-async fn call(
-    server: &Server,
-    who: &Caller,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = who.req(server, method, path);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
 
 /// A multi-user server with the master key set, admin "ada" and user "bob" made by the CLI.
 fn server() -> Server {
-    let builder = common::Builder::new()
-        .env("AUTH_PROVIDER", "multi_user")
-        .env("SERVER_AUTH_TOKEN", SERVER_TOKEN)
-        .env("SECRETS_MASTER_KEY", MASTER);
-    let home = tempfile::tempdir().unwrap();
-    for (name, admin) in [("ada", true), ("bob", false)] {
-        let mut args = vec!["user", "add", name, "--password-stdin"];
-        if admin {
-            args.push("--admin");
-        }
-        let out = builder.cli(home.path(), &args, Some(PASSWORD));
-        assert!(out.status.success(), "user add: {out:?}");
-    }
-    builder.dir(home).spawn()
-}
-
-/// Signs in through the login form; the `platform_token=...` cookie pair.
-async fn signed_in(server: &Server, username: &str) -> String {
-    let res = client()
-        .post(server.url("/auth/login"))
-        .form(&[("username", username), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 302);
-    res.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("platform_token="))
-        .and_then(|v| v.split(';').next())
-        .expect("a session cookie")
-        .to_owned()
+    Server::builder()
+        .env("SECRETS_MASTER_KEY", MASTER)
+        .user("ada", true)
+        .user("bob", false)
+        .start()
 }
 
 /// Whether any file under `dir` contains `needle`.
@@ -264,8 +201,8 @@ async fn secrets_put_list_get_delete_and_their_errors() {
 #[tokio::test]
 async fn users_see_only_their_own_secrets() {
     let server = server();
-    let ada = Caller::Cookie(signed_in(&server, "ada").await);
-    let bob = Caller::Cookie(signed_in(&server, "bob").await);
+    let ada = Caller::user(&server, "ada").await;
+    let bob = Caller::user(&server, "bob").await;
     let (status, _) = call(
         &server,
         &ada,
@@ -332,7 +269,7 @@ fn old_server_token(master: &str, user_id: &str, value: &str) -> String {
 #[tokio::test]
 async fn secrets_from_the_old_server_import_and_decrypt() {
     let server = server();
-    let ada = Caller::Cookie(signed_in(&server, "ada").await);
+    let ada = Caller::user(&server, "ada").await;
     let (_, me) = call(&server, &ada, Method::GET, "/api/me", None).await;
     let ada_id = me["user_id"].as_str().unwrap().to_owned();
     let export = json!([
@@ -426,7 +363,7 @@ async fn secrets_from_the_old_server_import_and_decrypt() {
     assert_eq!(status, 200);
 
     // Refused: a non-admin user, and a body that is not a list.
-    let bob = Caller::Cookie(signed_in(&server, "bob").await);
+    let bob = Caller::user(&server, "bob").await;
     let (status, body) = call(
         &server,
         &bob,
