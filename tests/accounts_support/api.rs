@@ -37,19 +37,86 @@ pub async fn send(req: RequestBuilder) -> (u16, Value) {
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-/// `method path` as `who`, with `body` as JSON when given.
-pub async fn call(
-    server: &common::Server,
-    who: &Caller,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = who.req(server, method, path);
-    if let Some(b) = body {
-        req = req.json(&b);
+/// A caller bound to its server: `ada.json(Method::POST, "/api/x", body)`.
+pub struct As<'a> {
+    pub server: &'a common::Server,
+    pub who: Caller,
+    /// Sent on every request (the old clients' Accept, say).
+    headers: Vec<(&'static str, &'static str)>,
+}
+
+impl<'a> As<'a> {
+    pub fn new(server: &'a common::Server, who: Caller) -> As<'a> {
+        As {
+            server,
+            who,
+            headers: Vec::new(),
+        }
     }
-    send(req).await
+
+    /// The server token (user "1").
+    pub fn token(server: &'a common::Server) -> As<'a> {
+        As::new(server, Caller::Token)
+    }
+
+    /// `username`, signed in through the login form.
+    pub async fn user(server: &'a Server, username: &str) -> As<'a> {
+        As::new(server, Caller::user(server, username).await)
+    }
+
+    /// Sends `name: value` on every request too.
+    pub fn with_header(mut self, name: &'static str, value: &'static str) -> As<'a> {
+        self.headers.push((name, value));
+        self
+    }
+
+    pub fn req(&self, method: Method, path: &str) -> RequestBuilder {
+        let mut req = self.who.req(self.server, method, path);
+        for (name, value) in &self.headers {
+            req = req.header(*name, *value);
+        }
+        req
+    }
+
+    /// `method path` without a body.
+    pub async fn call(&self, method: Method, path: &str) -> (u16, Value) {
+        send(self.req(method, path)).await
+    }
+
+    /// `method path` with `body` as JSON.
+    pub async fn json(&self, method: Method, path: &str, body: Value) -> (u16, Value) {
+        send(self.req(method, path).json(&body)).await
+    }
+
+    /// `method path` with `body` as JSON when there is one.
+    pub async fn request(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        match body {
+            Some(body) => self.json(method, path, body).await,
+            None => self.call(method, path).await,
+        }
+    }
+
+    /// A multipart upload to `path` of `content` as the `file` part, `fields` as text parts.
+    pub async fn upload(
+        &self,
+        path: &str,
+        filename: &str,
+        content: &[u8],
+        fields: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let (content_type, body) = multipart(filename, content, fields);
+        let req = self
+            .req(Method::POST, path)
+            .header("content-type", content_type)
+            .body(body);
+        send(req).await
+    }
+
+    /// The status and the raw body of a GET.
+    pub async fn bytes(&self, path: &str) -> (u16, Vec<u8>) {
+        let res = self.req(Method::GET, path).send().await.unwrap();
+        (res.status().as_u16(), res.bytes().await.unwrap().to_vec())
+    }
 }
 
 /// A multipart/form-data body with a `file` part and extra text fields: its content type and
@@ -75,22 +142,4 @@ pub fn multipart(filename: &str, content: &[u8], fields: &[(&str, &str)]) -> (St
     body.extend_from_slice(content);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
-/// A multipart upload to `path` as `who`.
-pub async fn upload(
-    server: &common::Server,
-    who: &Caller,
-    path: &str,
-    filename: &str,
-    content: &[u8],
-    fields: &[(&str, &str)],
-) -> (u16, Value) {
-    let (content_type, body) = multipart(filename, content, fields);
-    send(
-        who.req(server, Method::POST, path)
-            .header("content-type", content_type)
-            .body(body),
-    )
-    .await
 }

@@ -13,7 +13,7 @@ use std::process::Output;
 use std::time::Instant;
 
 #[allow(unused_imports)] // each test crate uses a different part
-pub use api::{call, multipart, send, upload, Caller};
+pub use api::{multipart, send, As, Caller};
 pub use common::client;
 
 /// The server token every test server is started with (user "1", `auth: static`).
