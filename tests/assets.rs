@@ -345,12 +345,13 @@ async fn the_old_workers_admin_shapes_answer_200() {
     assert_eq!(asset["get_url"], "/api/storage/abc.png");
     // The file comes by the worker's storage route, with its JSON content type.
     let res = admin
-        .req(Method::PUT, "/admin/storage/assets/abc.png")
-        .header("content-type", "application/json")
-        .body(&b"\x89PNG"[..])
-        .send()
-        .await
-        .unwrap();
+        .raw_body(
+            Method::PUT,
+            "/admin/storage/assets/abc.png",
+            "application/json",
+            &b"\x89PNG"[..],
+        )
+        .await;
     assert_eq!(res.status(), 200);
     let (_, list) = admin.call(Method::GET, "/admin/assets?user_id=1").await;
     assert_eq!(ids(&list), ["abc"]);

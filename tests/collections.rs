@@ -66,12 +66,8 @@ async fn collections_create_read_rename_delete_and_their_errors() {
     let (status, _) = t.call(Method::DELETE, "/api/collections/missing").await;
     assert_eq!(status, 404);
     let res = t
-        .req(Method::POST, "/api/collections")
-        .header("content-type", "application/json")
-        .body("{")
-        .send()
-        .await
-        .unwrap();
+        .raw_body(Method::POST, "/api/collections", "application/json", "{")
+        .await;
     assert_eq!(res.status(), 400);
     let (status, _) = t.json(Method::POST, "/api/collections", json!({})).await;
     assert_eq!(status, 400, "name is required");
@@ -126,21 +122,15 @@ async fn collections_create_read_rename_delete_and_their_errors() {
     let (status, _) = t.call(Method::GET, "/api/collections/notes").await;
     assert_eq!(status, 404);
 
-    let res = t
-        .req(Method::DELETE, "/api/collections/journal")
-        .send()
-        .await
-        .unwrap();
+    let res = t.raw(Method::DELETE, "/api/collections/journal").await;
     assert_eq!(res.status(), 204);
     assert!(res.bytes().await.unwrap().is_empty());
     let (status, _) = t.call(Method::DELETE, "/api/collections/journal").await;
     assert_eq!(status, 404);
     // Unauthenticated callers learn nothing.
-    let res = client()
-        .get(server.url("/api/collections"))
-        .send()
-        .await
-        .unwrap();
+    let res = As::anonymous(&server)
+        .raw(Method::GET, "/api/collections")
+        .await;
     assert_eq!(res.status(), 401);
 }
 
@@ -333,19 +323,15 @@ async fn documents_upsert_and_queries_rank_and_filter() {
     )
     .await;
     let res = t
-        .req(
+        .raw(
             Method::DELETE,
             "/api/collections/langs/documents/a%20b%2Fc%23d",
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(res.status(), 204);
     let res = t
-        .req(Method::DELETE, "/api/collections/langs/documents/python")
-        .send()
-        .await
-        .unwrap();
+        .raw(Method::DELETE, "/api/collections/langs/documents/python")
+        .await;
     assert_eq!(res.status(), 204);
     let (status, _) = t
         .call(Method::DELETE, "/api/collections/langs/documents/python")
@@ -495,12 +481,13 @@ async fn indexing_a_markdown_file_makes_searchable_chunks() {
     assert_eq!(body["path"], "x.bin");
     assert!(body["error"].is_string());
     let res = t
-        .req(Method::POST, "/api/collections/docs/index")
-        .header("content-type", "multipart/form-data; boundary=xyz")
-        .body("--xyz\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nv\r\n--xyz--\r\n")
-        .send()
-        .await
-        .unwrap();
+        .raw_body(
+            Method::POST,
+            "/api/collections/docs/index",
+            "multipart/form-data; boundary=xyz",
+            "--xyz\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nv\r\n--xyz--\r\n",
+        )
+        .await;
     assert_eq!(res.status(), 400);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["detail"], "multipart field 'file' is required");

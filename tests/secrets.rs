@@ -130,29 +130,19 @@ async fn secrets_put_list_get_delete_and_their_errors() {
         assert_eq!(status, 400, "{path}: {r}");
     }
     let res = t
-        .req(Method::PUT, "/api/secrets/K")
-        .header("content-type", "application/json")
-        .body("{")
-        .send()
-        .await
-        .unwrap();
+        .raw_body(Method::PUT, "/api/secrets/K", "application/json", "{")
+        .await;
     assert_eq!(res.status(), 400);
 
-    let res = t
-        .req(Method::DELETE, "/api/secrets/a%20key.v2")
-        .send()
-        .await
-        .unwrap();
+    let res = t.raw(Method::DELETE, "/api/secrets/a%20key.v2").await;
     assert_eq!(res.status(), 204);
     let (status, _) = t.call(Method::DELETE, "/api/secrets/a%20key.v2").await;
     assert_eq!(status, 404);
     let (status, _) = t.call(Method::GET, "/api/secrets/a%20key.v2").await;
     assert_eq!(status, 404);
-    let res = client()
-        .get(server.url("/api/secrets"))
-        .send()
-        .await
-        .unwrap();
+    let res = As::anonymous(&server)
+        .raw(Method::GET, "/api/secrets")
+        .await;
     assert_eq!(res.status(), 401);
 
     // Neither the value nor the master key is anywhere in the data directory or the logs.

@@ -11,6 +11,8 @@ use super::{client, common, signed_in, Server, SERVER_TOKEN};
 pub enum Caller {
     Token,
     Cookie(String),
+    /// No credentials at all.
+    Anonymous,
 }
 
 impl Caller {
@@ -25,6 +27,7 @@ impl Caller {
             Caller::Token => req.bearer_auth(SERVER_TOKEN),
             // Same-origin, as the browser UI sends it (cross-site cookie writes are refused).
             Caller::Cookie(c) => req.header("cookie", c).header("origin", server.origin()),
+            Caller::Anonymous => req,
         }
     }
 }
@@ -59,6 +62,11 @@ impl<'a> As<'a> {
         As::new(server, Caller::Token)
     }
 
+    /// No credentials.
+    pub fn anonymous(server: &'a common::Server) -> As<'a> {
+        As::new(server, Caller::Anonymous)
+    }
+
     /// `username`, signed in through the login form.
     pub async fn user(server: &'a Server, username: &str) -> As<'a> {
         As::new(server, Caller::user(server, username).await)
@@ -76,6 +84,23 @@ impl<'a> As<'a> {
             req = req.header(*name, *value);
         }
         req
+    }
+
+    /// The response itself, for its status and headers.
+    pub async fn raw(&self, method: Method, path: &str) -> reqwest::Response {
+        self.req(method, path).send().await.unwrap()
+    }
+
+    /// The response to `body` sent as `content_type` (malformed JSON, odd multipart...).
+    pub async fn raw_body(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        let req = self.req(method, path).header("content-type", content_type);
+        req.body(body).send().await.unwrap()
     }
 
     /// `method path` without a body.
