@@ -7,6 +7,7 @@
 mod api;
 #[path = "../common/mod.rs"]
 pub mod common;
+pub mod jwt;
 
 use std::path::PathBuf;
 use std::process::Output;
