@@ -498,32 +498,24 @@ async fn indexing_a_markdown_file_makes_searchable_chunks() {
         .await
         .unwrap();
     assert_eq!(res.status(), 400);
-    let (status, _) = t
-        .upload(
+    let bad_chunks = [
+        (
             "/api/collections/docs/index",
-            "a.md",
-            b"x",
-            &[("chunk_size", "5")],
-        )
-        .await;
-    assert_eq!(status, 400);
-    let (status, _) = t
-        .upload(
+            vec![("chunk_size", "5")],
+            400,
+        ),
+        (
             "/api/collections/docs/index",
-            "a.md",
-            b"x",
-            &[("chunk_overlap", "lots")],
-        )
-        .await;
-    assert_eq!(status, 400);
-    let (status, _) = t
-        .upload("/api/collections/none/index", "a.md", b"x", &[])
-        .await;
-    assert_eq!(status, 404);
-    let (status, _) = t
-        .upload("/collections/bad%20name/index", "a.md", b"x", &[])
-        .await;
-    assert_eq!(status, 400);
+            vec![("chunk_overlap", "lots")],
+            400,
+        ),
+        ("/api/collections/none/index", vec![], 404),
+        ("/collections/bad%20name/index", vec![], 400),
+    ];
+    for (path, fields, want) in bad_chunks {
+        let (status, _) = t.upload(path, "a.md", b"x", &fields).await;
+        assert_eq!(status, want, "{path} {fields:?}");
+    }
 }
 
 #[tokio::test]

@@ -314,14 +314,11 @@ async fn without_a_master_key_a_0600_key_file_is_made_and_kept() {
     let home = server.stop();
     let server = common::Builder::static_token().dir(home).spawn();
     assert_eq!(std::fs::read_to_string(&key_file).unwrap(), master);
-    let body: Value = client()
-        .get(server.url("/api/secrets/K?decrypt=true"))
-        .bearer_auth(common::TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, body) = common::get_json(
+        client()
+            .get(server.url("/api/secrets/K?decrypt=true"))
+            .bearer_auth(common::TOKEN),
+    )
+    .await;
     assert_eq!(body["value"], "kept");
 }
