@@ -6,19 +6,9 @@ mod accounts_support;
 
 use std::time::{Duration, Instant};
 
+use accounts_support::jwt::{hs256, me, now, ISSUER, SECRET};
 use accounts_support::*;
-use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
-use serde_json::{json, Value};
-
-const SECRET: &str = "super-secret-jwt-token-with-at-least-32-characters";
-const ISSUER: &str = "https://project.supabase.test/auth/v1";
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
+use serde_json::json;
 
 async fn get(server: &Server, path: &str, cookie: &str) -> reqwest::Response {
     client()
@@ -166,21 +156,8 @@ async fn an_external_subject_never_acts_as_a_local_user() {
         .unwrap();
     assert_eq!(res.status(), 201);
     let claims = json!({"sub": "1", "iss": ISSUER, "exp": now() + 600});
-    let token = encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .unwrap();
-    let me: Value = client()
-        .get(server.url("/api/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = hs256(&claims, SECRET.as_bytes());
+    let (_, me) = me(&server, &token).await;
     assert_eq!(me["user_id"], format!("jwt:{ISSUER}#1"));
     let res = client()
         .get(server.url("/api/tokens"))

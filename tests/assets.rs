@@ -8,103 +8,26 @@ use accounts_support::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-/// A signed-in user's requests (session cookie, with the Origin cookie writes need).
-struct As<'a> {
-    server: &'a Server,
-    cookie: Option<String>,
-    bearer: Option<&'static str>,
+/// What the old clients send on every call.
+const OLD_ACCEPT: &str = "application/json, text/event-stream";
+
+async fn user<'a>(server: &'a Server, name: &str) -> As<'a> {
+    As::user(server, name)
+        .await
+        .with_header("accept", OLD_ACCEPT)
 }
 
-impl<'a> As<'a> {
-    async fn user(server: &'a Server, name: &str) -> As<'a> {
-        As {
-            server,
-            cookie: Some(signed_in(server, name).await),
-            bearer: None,
-        }
-    }
+fn token(server: &Server) -> As<'_> {
+    As::token(server).with_header("accept", OLD_ACCEPT)
+}
 
-    fn token(server: &'a Server) -> As<'a> {
-        As {
-            server,
-            cookie: None,
-            bearer: Some(SERVER_TOKEN),
-        }
-    }
-
-    fn req(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        let mut req = client()
-            .request(method, self.server.url(path))
-            .header("accept", "application/json, text/event-stream");
-        if let Some(c) = &self.cookie {
-            req = req
-                .header("cookie", c)
-                .header("origin", self.server.origin());
-        }
-        if let Some(t) = self.bearer {
-            req = req.bearer_auth(t);
-        }
-        req
-    }
-
-    async fn send(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
-        let res = req.send().await.unwrap();
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn json(&self, method: Method, path: &str, body: Value) -> (u16, Value) {
-        self.send(self.req(method, path).json(&body)).await
-    }
-
-    async fn call(&self, method: Method, path: &str) -> (u16, Value) {
-        self.send(self.req(method, path)).await
-    }
-
-    /// A multipart upload of `bytes` as the `file` part, with `fields` as text parts.
-    async fn upload(&self, file_name: &str, bytes: &[u8], fields: &[(&str, &str)]) -> (u16, Value) {
-        let boundary = "----platform-test-boundary";
-        let mut body = Vec::new();
-        for (name, value) in fields {
-            body.extend_from_slice(
-                format!(
-                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-                )
-                .as_bytes(),
-            );
-        }
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; \
-                 filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let req = self
-            .req(Method::POST, "/api/assets")
-            .header(
-                "content-type",
-                format!("multipart/form-data; boundary={boundary}"),
-            )
-            .body(body);
-        self.send(req).await
-    }
-
-    async fn upload_without_file(&self) -> (u16, Value) {
-        let body = "--b\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nx\r\n--b--\r\n";
-        let req = self
-            .req(Method::POST, "/api/assets")
-            .header("content-type", "multipart/form-data; boundary=b")
-            .body(body);
-        self.send(req).await
-    }
-
-    async fn bytes(&self, path: &str) -> (u16, Vec<u8>) {
-        let res = self.req(Method::GET, path).send().await.unwrap();
-        (res.status().as_u16(), res.bytes().await.unwrap().to_vec())
-    }
+async fn upload_without_file(who: &As<'_>) -> (u16, Value) {
+    let body = "--b\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nx\r\n--b--\r\n";
+    let req = who
+        .req(Method::POST, "/api/assets")
+        .header("content-type", "multipart/form-data; boundary=b")
+        .body(body);
+    send(req).await
 }
 
 fn ids(list: &Value) -> Vec<String> {
@@ -119,7 +42,7 @@ fn ids(list: &Value) -> Vec<String> {
 #[tokio::test]
 async fn folders_uploads_pages_moves_and_subtree_deletes() {
     let server = Server::builder().user("ada", false).start();
-    let ada = As::user(&server, "ada").await;
+    let ada = user(&server, "ada").await;
     let (status, folder) = ada
         .json(
             Method::POST,
@@ -135,6 +58,7 @@ async fn folders_uploads_pages_moves_and_subtree_deletes() {
 
     let (status, file) = ada
         .upload(
+            "/api/assets",
             "notes.txt",
             b"some notes",
             &[("parent_id", &docs), ("metadata", r#"{"tag":"x"}"#)],
@@ -176,6 +100,7 @@ async fn folders_uploads_pages_moves_and_subtree_deletes() {
     // The old client's form: a `json` part with the fields.
     let (status, other) = ada
         .upload(
+            "/api/assets",
             "pic.png",
             b"\x89PNG",
             &[("json", r#"{"name":"picture","content_type":"image/png"}"#)],
@@ -187,7 +112,9 @@ async fn folders_uploads_pages_moves_and_subtree_deletes() {
         (&json!("picture"), &json!("image/png"))
     );
     assert!(other["get_url"].as_str().unwrap().ends_with(".png"));
-    let (status, body) = ada.upload("x.txt", b"x", &[("parent_id", "nope")]).await;
+    let (status, body) = ada
+        .upload("/api/assets", "x.txt", b"x", &[("parent_id", "nope")])
+        .await;
     assert_eq!(
         (status, &body["detail"]),
         (422, &json!("Parent folder not found"))
@@ -313,14 +240,14 @@ async fn users_never_see_each_others_assets() {
         .user("ada", false)
         .user("bob", false)
         .start();
-    let ada = As::user(&server, "ada").await;
-    let bob = As::user(&server, "bob").await;
+    let ada = user(&server, "ada").await;
+    let bob = user(&server, "bob").await;
     let (_, folder) = ada
         .json(Method::POST, "/api/assets", json!({"name": "private"}))
         .await;
     let folder = folder["id"].as_str().unwrap().to_owned();
     let (_, file) = ada
-        .upload("a.txt", b"ada's", &[("parent_id", &folder)])
+        .upload("/api/assets", "a.txt", b"ada's", &[("parent_id", &folder)])
         .await;
     let file = file["id"].as_str().unwrap().to_owned();
     let ada_id = ada.call(Method::GET, "/api/me").await.1["user_id"]
@@ -384,7 +311,7 @@ async fn users_never_see_each_others_assets() {
         .await;
     assert_eq!(ids(&list), [file.as_str()]);
     // An admin (the server token) reaches them through the worker's shape.
-    let admin = As::token(&server);
+    let admin = token(&server);
     assert_eq!(
         admin
             .call(Method::GET, &format!("/admin/assets/{file}"))
@@ -401,7 +328,7 @@ async fn users_never_see_each_others_assets() {
 #[tokio::test]
 async fn the_old_workers_admin_shapes_answer_200() {
     let server = Server::builder().user("bob", false).start();
-    let admin = As::token(&server);
+    let admin = token(&server);
     let (status, asset) = admin
         .json(
             Method::POST,
@@ -418,12 +345,13 @@ async fn the_old_workers_admin_shapes_answer_200() {
     assert_eq!(asset["get_url"], "/api/storage/abc.png");
     // The file comes by the worker's storage route, with its JSON content type.
     let res = admin
-        .req(Method::PUT, "/admin/storage/assets/abc.png")
-        .header("content-type", "application/json")
-        .body(&b"\x89PNG"[..])
-        .send()
-        .await
-        .unwrap();
+        .raw_body(
+            Method::PUT,
+            "/admin/storage/assets/abc.png",
+            "application/json",
+            &b"\x89PNG"[..],
+        )
+        .await;
     assert_eq!(res.status(), 200);
     let (_, list) = admin.call(Method::GET, "/admin/assets?user_id=1").await;
     assert_eq!(ids(&list), ["abc"]);
@@ -504,7 +432,7 @@ async fn the_old_workers_admin_shapes_answer_200() {
         .await;
     assert_eq!(status, 422);
     // Rows of any user are for admins only.
-    let bob = As::user(&server, "bob").await;
+    let bob = user(&server, "bob").await;
     assert_eq!(bob.call(Method::GET, "/admin/db/assets/z1").await.0, 403);
 }
 
@@ -514,11 +442,11 @@ async fn uploads_over_the_limit_leave_nothing_behind() {
         .user("ada", false)
         .env("MAX_UPLOAD_BYTES", "100")
         .start();
-    let ada = As::user(&server, "ada").await;
-    let (status, body) = ada.upload("big.bin", &[7u8; 101], &[]).await;
+    let ada = user(&server, "ada").await;
+    let (status, body) = ada.upload("/api/assets", "big.bin", &[7u8; 101], &[]).await;
     assert_eq!(status, 413, "{body}");
     assert_eq!(body["detail"], "Request body too large (limit 100 bytes)");
-    let (status, _) = ada.upload("ok.bin", &[7u8; 100], &[]).await;
+    let (status, _) = ada.upload("/api/assets", "ok.bin", &[7u8; 100], &[]).await;
     assert_eq!(status, 201);
     let (_, list) = ada.call(Method::GET, "/api/assets").await;
     assert_eq!(ids(&list).len(), 1);
@@ -527,7 +455,7 @@ async fn uploads_over_the_limit_leave_nothing_behind() {
         .count();
     assert_eq!(files, 1);
     // No file part at all.
-    let (status, body) = ada.upload_without_file().await;
+    let (status, body) = upload_without_file(&ada).await;
     assert_eq!(
         (status, &body["detail"]),
         (400, &json!("multipart upload needs a 'file' part"))

@@ -5,87 +5,8 @@
 mod accounts_support;
 
 use accounts_support::*;
-use reqwest::{Method, RequestBuilder};
+use reqwest::Method;
 use serde_json::{json, Value};
-
-/// Who calls: the server token (user "1"), or a signed-in user's cookie.
-#[derive(Clone)]
-enum Caller {
-    Token,
-    Cookie(String),
-}
-
-impl Caller {
-    fn req(&self, server: &Server, method: Method, path: &str) -> RequestBuilder {
-        let req = client().request(method, server.url(path));
-        match self {
-            Caller::Token => req.bearer_auth(SERVER_TOKEN),
-            // Same-origin, as the browser UI sends it (cross-site cookie writes are refused).
-            Caller::Cookie(c) => req.header("cookie", c).header("origin", server.origin()),
-        }
-    }
-}
-
-async fn call(
-    server: &Server,
-    who: &Caller,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = who.req(server, method, path);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-/// A multipart/form-data body with a `file` part and extra text fields.
-fn multipart(filename: &str, content: &[u8], fields: &[(&str, &str)]) -> (String, Vec<u8>) {
-    let boundary = "----platform-test-boundary-7d93";
-    let mut body = Vec::new();
-    for (name, value) in fields {
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            )
-            .as_bytes(),
-        );
-    }
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; \
-             filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(content);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
-async fn upload(
-    server: &Server,
-    who: &Caller,
-    path: &str,
-    filename: &str,
-    content: &[u8],
-    fields: &[(&str, &str)],
-) -> (u16, Value) {
-    let (content_type, body) = multipart(filename, content, fields);
-    let res = who
-        .req(server, Method::POST, path)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
 
 fn server() -> Server {
     Server::builder()
@@ -97,15 +18,14 @@ fn server() -> Server {
 #[tokio::test]
 async fn collections_create_read_rename_delete_and_their_errors() {
     let server = server();
-    let t = Caller::Token;
-    let (status, made) = call(
-        &server,
-        &t,
-        Method::POST,
-        "/api/collections",
-        Some(json!({"name": "notes", "embedding_model": "all-minilm", "metadata": {"team": "a"}})),
-    )
-    .await;
+    let t = As::token(&server);
+    let (status, made) = t
+        .json(
+            Method::POST,
+            "/api/collections",
+            json!({"name": "notes", "embedding_model": "all-minilm", "metadata": {"team": "a"}}),
+        )
+        .await;
     assert_eq!(status, 201, "{made}");
     assert_eq!(made["name"], "notes");
     assert_eq!(made["count"], 0);
@@ -114,91 +34,51 @@ async fn collections_create_read_rename_delete_and_their_errors() {
         made["metadata"],
         json!({"team": "a", "embedding_model": "all-minilm"})
     );
-    let (status, body) = call(
-        &server,
-        &t,
-        Method::POST,
-        "/api/collections",
-        Some(json!({"name": "notes"})),
-    )
-    .await;
+    let (status, body) = t
+        .json(Method::POST, "/api/collections", json!({"name": "notes"}))
+        .await;
     assert_eq!(status, 409);
     assert_eq!(body["detail"], "Collection 'notes' already exists");
 
     let long = "x".repeat(65);
     for bad in ["-lead", ".hidden", "a b", "ä", "", long.as_str(), "a/b"] {
-        let (status, body) = call(
-            &server,
-            &t,
-            Method::POST,
-            "/api/collections",
-            Some(json!({ "name": bad })),
-        )
-        .await;
+        let (status, body) = t
+            .json(Method::POST, "/api/collections", json!({ "name": bad }))
+            .await;
         assert_eq!(status, 400, "{bad:?}: {body}");
         assert!(body["detail"]
             .as_str()
             .unwrap()
             .starts_with("Invalid collection name"));
     }
-    let (status, _) = call(&server, &t, Method::GET, "/api/collections/-lead", None).await;
+    let (status, _) = t.call(Method::GET, "/api/collections/-lead").await;
     assert_eq!(status, 400);
-    let (status, _) = call(
-        &server,
-        &t,
-        Method::GET,
-        &format!("/api/collections/{long}"),
-        None,
-    )
-    .await;
+    let (status, _) = t
+        .call(Method::GET, &format!("/api/collections/{long}"))
+        .await;
     assert_eq!(status, 400);
-    let (status, body) = call(&server, &t, Method::GET, "/api/collections/missing", None).await;
+    let (status, body) = t.call(Method::GET, "/api/collections/missing").await;
     assert_eq!((status, body), (404, json!({"detail": "Not Found"})));
-    let (status, _) = call(
-        &server,
-        &t,
-        Method::PUT,
-        "/api/collections/missing",
-        Some(json!({})),
-    )
-    .await;
+    let (status, _) = t
+        .json(Method::PUT, "/api/collections/missing", json!({}))
+        .await;
     assert_eq!(status, 404);
-    let (status, _) = call(
-        &server,
-        &t,
-        Method::DELETE,
-        "/api/collections/missing",
-        None,
-    )
-    .await;
+    let (status, _) = t.call(Method::DELETE, "/api/collections/missing").await;
     assert_eq!(status, 404);
     let res = t
-        .req(&server, Method::POST, "/api/collections")
-        .header("content-type", "application/json")
-        .body("{")
-        .send()
-        .await
-        .unwrap();
+        .raw_body(Method::POST, "/api/collections", "application/json", "{")
+        .await;
     assert_eq!(res.status(), 400);
-    let (status, _) = call(
-        &server,
-        &t,
-        Method::POST,
-        "/api/collections",
-        Some(json!({})),
-    )
-    .await;
+    let (status, _) = t.json(Method::POST, "/api/collections", json!({})).await;
     assert_eq!(status, 400, "name is required");
 
-    call(
-        &server,
-        &t,
+    t.json(
         Method::POST,
         "/api/collections",
-        Some(json!({"name": "Other.v2"})),
+        json!({"name": "Other.v2"}),
     )
     .await;
-    let (status, list) = call(&server, &t, Method::GET, "/api/collections", None).await;
+    let (status, list) = t.call(Method::GET, "/api/collections").await;
     assert_eq!(status, 200);
     assert_eq!(list["count"], 2);
     let names: Vec<&str> = list["collections"]
@@ -210,110 +90,86 @@ async fn collections_create_read_rename_delete_and_their_errors() {
     assert_eq!(names, ["Other.v2", "notes"]);
 
     // PUT merges metadata and renames; a rename onto an existing name is 409.
-    let (status, body) = call(
-        &server,
-        &t,
-        Method::PUT,
-        "/api/collections/notes",
-        Some(json!({"name": "journal", "metadata": {"topic": "x"}})),
-    )
-    .await;
+    let (status, body) = t
+        .json(
+            Method::PUT,
+            "/api/collections/notes",
+            json!({"name": "journal", "metadata": {"topic": "x"}}),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["name"], "journal");
     assert_eq!(
         body["metadata"],
         json!({"team": "a", "topic": "x", "embedding_model": "all-minilm"})
     );
-    let (status, _) = call(
-        &server,
-        &t,
-        Method::PUT,
-        "/api/collections/journal",
-        Some(json!({"name": "Other.v2"})),
-    )
-    .await;
+    let (status, _) = t
+        .json(
+            Method::PUT,
+            "/api/collections/journal",
+            json!({"name": "Other.v2"}),
+        )
+        .await;
     assert_eq!(status, 409);
-    let (status, _) = call(
-        &server,
-        &t,
-        Method::PUT,
-        "/api/collections/journal",
-        Some(json!({"name": "bad name"})),
-    )
-    .await;
+    let (status, _) = t
+        .json(
+            Method::PUT,
+            "/api/collections/journal",
+            json!({"name": "bad name"}),
+        )
+        .await;
     assert_eq!(status, 400);
-    let (status, _) = call(&server, &t, Method::GET, "/api/collections/notes", None).await;
+    let (status, _) = t.call(Method::GET, "/api/collections/notes").await;
     assert_eq!(status, 404);
 
-    let res = t
-        .req(&server, Method::DELETE, "/api/collections/journal")
-        .send()
-        .await
-        .unwrap();
+    let res = t.raw(Method::DELETE, "/api/collections/journal").await;
     assert_eq!(res.status(), 204);
     assert!(res.bytes().await.unwrap().is_empty());
-    let (status, _) = call(
-        &server,
-        &t,
-        Method::DELETE,
-        "/api/collections/journal",
-        None,
-    )
-    .await;
+    let (status, _) = t.call(Method::DELETE, "/api/collections/journal").await;
     assert_eq!(status, 404);
     // Unauthenticated callers learn nothing.
-    let res = client()
-        .get(server.url("/api/collections"))
-        .send()
-        .await
-        .unwrap();
+    let res = As::anonymous(&server)
+        .raw(Method::GET, "/api/collections")
+        .await;
     assert_eq!(res.status(), 401);
 }
 
-async fn seed(server: &Server, who: &Caller, name: &str) {
-    let (status, _) = call(
-        server,
-        who,
-        Method::POST,
-        "/api/collections",
-        Some(json!({ "name": name })),
-    )
-    .await;
+async fn seed(who: &As<'_>, name: &str) {
+    let (status, _) = who
+        .json(Method::POST, "/api/collections", json!({ "name": name }))
+        .await;
     assert_eq!(status, 201);
-    let (status, body) = call(
-        server,
-        who,
-        Method::POST,
-        &format!("/api/collections/{name}/documents"),
-        Some(json!({
-            "ids": ["rust", "python", "german", "zoo"],
-            "documents": [
-                "Rust is a systems programming language focused on safety",
-                "Python is a programming language loved for scripting",
-                "Rust ist eine Programmiersprache",
-                "Zebras and lions live in the zoo",
-            ],
-            "metadatas": [
-                {"lang": "en", "year": 2015, "compiled": true},
-                {"lang": "en", "year": 1991, "compiled": false},
-                {"lang": "de", "year": 2015},
-                {"lang": "en", "kind": "animals"},
-            ],
-            "embeddings": [[0.1, 0.2], [0.3], [0.4, 0.5, 0.6, 0.7], [1.0]],
-        })),
-    )
-    .await;
+    let (status, body) = who
+        .json(
+            Method::POST,
+            &format!("/api/collections/{name}/documents"),
+            json!({
+                "ids": ["rust", "python", "german", "zoo"],
+                "documents": [
+                    "Rust is a systems programming language focused on safety",
+                    "Python is a programming language loved for scripting",
+                    "Rust ist eine Programmiersprache",
+                    "Zebras and lions live in the zoo",
+                ],
+                "metadatas": [
+                    {"lang": "en", "year": 2015, "compiled": true},
+                    {"lang": "en", "year": 1991, "compiled": false},
+                    {"lang": "de", "year": 2015},
+                    {"lang": "en", "kind": "animals"},
+                ],
+                "embeddings": [[0.1, 0.2], [0.3], [0.4, 0.5, 0.6, 0.7], [1.0]],
+            }),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["upserted"], 4);
 }
 
-async fn query(server: &Server, who: &Caller, name: &str, body: Value) -> (u16, Value) {
-    call(
-        server,
-        who,
+async fn query(who: &As<'_>, name: &str, body: Value) -> (u16, Value) {
+    who.json(
         Method::POST,
         &format!("/api/collections/{name}/query"),
-        Some(body),
+        body,
     )
     .await
 }
@@ -330,12 +186,12 @@ fn ids(results: &Value) -> Vec<&str> {
 #[tokio::test]
 async fn documents_upsert_and_queries_rank_and_filter() {
     let server = server();
-    let t = Caller::Token;
-    seed(&server, &t, "langs").await;
-    let (_, info) = call(&server, &t, Method::GET, "/api/collections/langs", None).await;
+    let t = As::token(&server);
+    seed(&t, "langs").await;
+    let (_, info) = t.call(Method::GET, "/api/collections/langs").await;
     assert_eq!(info["count"], 4);
 
-    let (status, r) = query(&server, &t, "langs", json!({"query": "rust programming"})).await;
+    let (status, r) = query(&t, "langs", json!({"query": "rust programming"})).await;
     assert_eq!(status, 200, "{r}");
     assert_eq!(ids(&r)[0], "rust", "both words match best: {r}");
     assert_eq!(ids(&r).len(), 3);
@@ -368,7 +224,6 @@ async fn documents_upsert_and_queries_rank_and_filter() {
     ];
     for (filter, expect) in cases {
         let (status, r) = query(
-            &server,
             &t,
             "langs",
             json!({"query": "rust python programming programmiersprache", "where": filter, "n_results": 10}),
@@ -379,16 +234,10 @@ async fn documents_upsert_and_queries_rank_and_filter() {
         got.sort();
         assert_eq!(got, expect, "{filter}");
     }
-    let (_, r) = query(
-        &server,
-        &t,
-        "langs",
-        json!({"query": "rust python", "n_results": 1}),
-    )
-    .await;
+    let (_, r) = query(&t, "langs", json!({"query": "rust python", "n_results": 1})).await;
     assert_eq!(ids(&r).len(), 1);
     // Chroma clients' query_texts are accepted too.
-    let (_, r) = query(&server, &t, "langs", json!({"query_texts": ["zebras"]})).await;
+    let (_, r) = query(&t, "langs", json!({"query_texts": ["zebras"]})).await;
     assert_eq!(ids(&r), ["zoo"]);
 
     // FTS5 syntax in user input is plain text, never an error.
@@ -405,7 +254,7 @@ async fn documents_upsert_and_queries_rank_and_filter() {
         "{a}: b",
         "^x",
     ] {
-        let (status, r) = query(&server, &t, "langs", json!({ "query": q })).await;
+        let (status, r) = query(&t, "langs", json!({ "query": q })).await;
         assert_eq!(status, 200, "{q:?}: {r}");
     }
     for bad in [
@@ -417,33 +266,26 @@ async fn documents_upsert_and_queries_rank_and_filter() {
         json!({"query": "x", "where": [1]}),
         json!({"query": "x", "n_results": -1}),
     ] {
-        let (status, r) = query(&server, &t, "langs", bad.clone()).await;
+        let (status, r) = query(&t, "langs", bad.clone()).await;
         assert_eq!(status, 400, "{bad}: {r}");
     }
-    let (status, _) = query(&server, &t, "nope", json!({"query": "rust"})).await;
+    let (status, _) = query(&t, "nope", json!({"query": "rust"})).await;
     assert_eq!(status, 404);
 
     // Upsert by id replaces the text (and the index follows).
-    let (status, _) = call(
-        &server,
-        &t,
-        Method::POST,
-        "/api/collections/langs/documents",
-        Some(json!({"ids": ["zoo"], "documents": ["Penguins only now"], "metadatas": [{"kind": "birds"}]})),
-    )
+    let (status, _) = t.json(Method::POST, "/api/collections/langs/documents", json!({"ids": ["zoo"], "documents": ["Penguins only now"], "metadatas": [{"kind": "birds"}]}))
     .await;
     assert_eq!(status, 200);
-    let (_, r) = query(&server, &t, "langs", json!({"query": "zebras"})).await;
+    let (_, r) = query(&t, "langs", json!({"query": "zebras"})).await;
     assert!(ids(&r).is_empty(), "{r}");
     let (_, r) = query(
-        &server,
         &t,
         "langs",
         json!({"query": "penguins", "where": {"kind": "birds"}}),
     )
     .await;
     assert_eq!(ids(&r), ["zoo"]);
-    let (_, info) = call(&server, &t, Method::GET, "/api/collections/langs", None).await;
+    let (_, info) = t.call(Method::GET, "/api/collections/langs").await;
     assert_eq!(info["count"], 4);
 
     // Add errors: mismatched lengths, bad ids, a missing collection.
@@ -455,67 +297,49 @@ async fn documents_upsert_and_queries_rank_and_filter() {
         json!({"ids": ["a"], "documents": ["x"], "metadatas": ["not an object"]}),
         json!({"documents": ["x"]}),
     ] {
-        let (status, r) = call(
-            &server,
-            &t,
-            Method::POST,
-            "/api/collections/langs/documents",
-            Some(bad.clone()),
-        )
-        .await;
+        let (status, r) = t
+            .json(
+                Method::POST,
+                "/api/collections/langs/documents",
+                bad.clone(),
+            )
+            .await;
         assert_eq!(status, 400, "{bad}: {r}");
     }
-    let (status, _) = call(
-        &server,
-        &t,
-        Method::POST,
-        "/api/collections/nope/documents",
-        Some(json!({"ids": [], "documents": []})),
-    )
-    .await;
+    let (status, _) = t
+        .json(
+            Method::POST,
+            "/api/collections/nope/documents",
+            json!({"ids": [], "documents": []}),
+        )
+        .await;
     assert_eq!(status, 404);
 
     // Delete one document; ids with reserved characters travel percent-encoded.
-    call(
-        &server,
-        &t,
+    t.json(
         Method::POST,
         "/api/collections/langs/documents",
-        Some(json!({"ids": ["a b/c#d"], "documents": ["odd id"]})),
+        json!({"ids": ["a b/c#d"], "documents": ["odd id"]}),
     )
     .await;
     let res = t
-        .req(
-            &server,
+        .raw(
             Method::DELETE,
             "/api/collections/langs/documents/a%20b%2Fc%23d",
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(res.status(), 204);
     let res = t
-        .req(
-            &server,
-            Method::DELETE,
-            "/api/collections/langs/documents/python",
-        )
-        .send()
-        .await
-        .unwrap();
+        .raw(Method::DELETE, "/api/collections/langs/documents/python")
+        .await;
     assert_eq!(res.status(), 204);
-    let (status, _) = call(
-        &server,
-        &t,
-        Method::DELETE,
-        "/api/collections/langs/documents/python",
-        None,
-    )
-    .await;
+    let (status, _) = t
+        .call(Method::DELETE, "/api/collections/langs/documents/python")
+        .await;
     assert_eq!(status, 404);
-    let (_, r) = query(&server, &t, "langs", json!({"query": "python"})).await;
+    let (_, r) = query(&t, "langs", json!({"query": "python"})).await;
     assert!(ids(&r).is_empty());
-    let (_, info) = call(&server, &t, Method::GET, "/api/collections/langs", None).await;
+    let (_, info) = t.call(Method::GET, "/api/collections/langs").await;
     assert_eq!(info["count"], 3);
 }
 
@@ -541,35 +365,27 @@ If the server does not start, read the journal. Every refusal names the setting 
 #[tokio::test]
 async fn indexing_a_markdown_file_makes_searchable_chunks() {
     let server = server();
-    let t = Caller::Token;
-    call(
-        &server,
-        &t,
-        Method::POST,
-        "/api/collections",
-        Some(json!({"name": "docs"})),
-    )
-    .await;
+    let t = As::token(&server);
+    t.json(Method::POST, "/api/collections", json!({"name": "docs"}))
+        .await;
     let fields = [("chunk_size", "200"), ("chunk_overlap", "40")];
-    let (status, body) = upload(
-        &server,
-        &t,
-        "/api/collections/docs/index",
-        "guide.md",
-        GUIDE.as_bytes(),
-        &fields,
-    )
-    .await;
+    let (status, body) = t
+        .upload(
+            "/api/collections/docs/index",
+            "guide.md",
+            GUIDE.as_bytes(),
+            &fields,
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["path"], "guide.md");
     assert_eq!(body["error"], Value::Null);
     let chunks = body["chunks"].as_u64().unwrap();
     assert!(chunks >= 4, "{body}");
-    let (_, info) = call(&server, &t, Method::GET, "/api/collections/docs", None).await;
+    let (_, info) = t.call(Method::GET, "/api/collections/docs").await;
     assert_eq!(info["count"], chunks);
 
     let (status, r) = query(
-        &server,
         &t,
         "docs",
         json!({"query": "journal refusal", "where": {"source": "guide.md"}}),
@@ -588,10 +404,9 @@ async fn indexing_a_markdown_file_makes_searchable_chunks() {
         assert_eq!(*id, format!("guide.md:{position}"));
         assert!(position > 0 && m["offset"].as_u64().unwrap() > 0, "{m}");
     }
-    let (_, r) = query(&server, &t, "docs", json!({"query": "systemd socket"})).await;
+    let (_, r) = query(&t, "docs", json!({"query": "systemd socket"})).await;
     assert_eq!(r["metadatas"][0]["section"], "Install", "{r}");
     let (_, r) = query(
-        &server,
         &t,
         "docs",
         json!({"query": "platform", "where": {"position": 0}}),
@@ -602,138 +417,105 @@ async fn indexing_a_markdown_file_makes_searchable_chunks() {
     assert_eq!(r["metadatas"][0]["offset"], 0);
 
     // Re-indexing the file replaces its chunks; other documents stay.
-    call(
-        &server,
-        &t,
+    t.json(
         Method::POST,
         "/api/collections/docs/documents",
-        Some(json!({"ids": ["mine"], "documents": ["hand written"]})),
+        json!({"ids": ["mine"], "documents": ["hand written"]}),
     )
     .await;
-    let (status, body) = upload(
-        &server,
-        &t,
-        "/api/collections/docs/index",
-        "guide.md",
-        b"# Guide\n\nShort now.",
-        &[],
-    )
-    .await;
+    let (status, body) = t
+        .upload(
+            "/api/collections/docs/index",
+            "guide.md",
+            b"# Guide\n\nShort now.",
+            &[],
+        )
+        .await;
     assert_eq!((status, body["chunks"].as_u64()), (200, Some(1)));
-    let (_, info) = call(&server, &t, Method::GET, "/api/collections/docs", None).await;
+    let (_, info) = t.call(Method::GET, "/api/collections/docs").await;
     assert_eq!(info["count"], 2);
-    let (_, r) = query(&server, &t, "docs", json!({"query": "journal"})).await;
+    let (_, r) = query(&t, "docs", json!({"query": "journal"})).await;
     assert!(ids(&r).is_empty());
 
     // A plain text file under the legacy worker route and the admin shape.
-    let (status, body) = upload(
-        &server,
-        &t,
-        "/collections/docs/index",
-        "notes.txt",
-        b"plain text about zebras",
-        &[],
-    )
-    .await;
+    let (status, body) = t
+        .upload(
+            "/collections/docs/index",
+            "notes.txt",
+            b"plain text about zebras",
+            &[],
+        )
+        .await;
     assert_eq!(
         (status, body["error"].clone()),
         (200, Value::Null),
         "{body}"
     );
-    let (status, body) = upload(
-        &server,
-        &t,
-        "/admin/collections/docs/index",
-        "more.txt",
-        b"lions too",
-        &[],
-    )
-    .await;
+    let (status, body) = t
+        .upload(
+            "/admin/collections/docs/index",
+            "more.txt",
+            b"lions too",
+            &[],
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
-    let (_, r) = query(&server, &t, "docs", json!({"query": "zebras lions"})).await;
+    let (_, r) = query(&t, "docs", json!({"query": "zebras lions"})).await;
     assert_eq!(ids(&r).len(), 2);
 
     // Errors: not UTF-8 (400 on /api, the old worker's 200 with an error on its shapes), no
     // file part, not multipart, bad chunk options, a missing collection.
-    let (status, _) = upload(
-        &server,
-        &t,
-        "/api/collections/docs/index",
-        "x.bin",
-        &[0xff, 0xfe, 0x00],
-        &[],
-    )
-    .await;
+    let (status, _) = t
+        .upload(
+            "/api/collections/docs/index",
+            "x.bin",
+            &[0xff, 0xfe, 0x00],
+            &[],
+        )
+        .await;
     assert_eq!(status, 400);
-    let (status, body) = upload(
-        &server,
-        &t,
-        "/collections/docs/index",
-        "x.bin",
-        &[0xff, 0xfe, 0x00],
-        &[],
-    )
-    .await;
+    let (status, body) = t
+        .upload("/collections/docs/index", "x.bin", &[0xff, 0xfe, 0x00], &[])
+        .await;
     assert_eq!(status, 200);
     assert_eq!(body["path"], "x.bin");
     assert!(body["error"].is_string());
     let res = t
-        .req(&server, Method::POST, "/api/collections/docs/index")
-        .header("content-type", "multipart/form-data; boundary=xyz")
-        .body("--xyz\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nv\r\n--xyz--\r\n")
-        .send()
-        .await
-        .unwrap();
+        .raw_body(
+            Method::POST,
+            "/api/collections/docs/index",
+            "multipart/form-data; boundary=xyz",
+            "--xyz\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nv\r\n--xyz--\r\n",
+        )
+        .await;
     assert_eq!(res.status(), 400);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["detail"], "multipart field 'file' is required");
     let res = t
-        .req(&server, Method::POST, "/api/collections/docs/index")
+        .req(Method::POST, "/api/collections/docs/index")
         .json(&json!({"file": "x"}))
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 400);
-    let (status, _) = upload(
-        &server,
-        &t,
-        "/api/collections/docs/index",
-        "a.md",
-        b"x",
-        &[("chunk_size", "5")],
-    )
-    .await;
-    assert_eq!(status, 400);
-    let (status, _) = upload(
-        &server,
-        &t,
-        "/api/collections/docs/index",
-        "a.md",
-        b"x",
-        &[("chunk_overlap", "lots")],
-    )
-    .await;
-    assert_eq!(status, 400);
-    let (status, _) = upload(
-        &server,
-        &t,
-        "/api/collections/none/index",
-        "a.md",
-        b"x",
-        &[],
-    )
-    .await;
-    assert_eq!(status, 404);
-    let (status, _) = upload(
-        &server,
-        &t,
-        "/collections/bad%20name/index",
-        "a.md",
-        b"x",
-        &[],
-    )
-    .await;
-    assert_eq!(status, 400);
+    let bad_chunks = [
+        (
+            "/api/collections/docs/index",
+            vec![("chunk_size", "5")],
+            400,
+        ),
+        (
+            "/api/collections/docs/index",
+            vec![("chunk_overlap", "lots")],
+            400,
+        ),
+        ("/api/collections/none/index", vec![], 404),
+        ("/collections/bad%20name/index", vec![], 400),
+    ];
+    for (path, fields, want) in bad_chunks {
+        let (status, _) = t.upload(path, "a.md", b"x", &fields).await;
+        assert_eq!(status, want, "{path} {fields:?}");
+    }
 }
 
 #[tokio::test]
@@ -746,11 +528,6 @@ async fn the_old_workers_shapes_answer_200_with_json() {
             .header("x-admin-token", "admin-secret")
             // What the old worker's clients send on every call.
             .header("accept", "application/json, text/event-stream")
-    };
-    let send = |req: RequestBuilder| async move {
-        let res = req.send().await.unwrap();
-        let status = res.status().as_u16();
-        (status, res.json::<Value>().await.unwrap_or(Value::Null))
     };
     let (status, body) = send(
         admin(Method::POST, "/admin/collections")
@@ -828,11 +605,11 @@ async fn the_old_workers_shapes_answer_200_with_json() {
 #[tokio::test]
 async fn users_see_only_their_own_collections() {
     let server = server();
-    let ada = Caller::Cookie(signed_in(&server, "ada").await);
-    let bob = Caller::Cookie(signed_in(&server, "bob").await);
-    seed(&server, &ada, "notes").await;
+    let ada = As::user(&server, "ada").await;
+    let bob = As::user(&server, "bob").await;
+    seed(&ada, "notes").await;
 
-    let (status, list) = call(&server, &bob, Method::GET, "/api/collections", None).await;
+    let (status, list) = bob.call(Method::GET, "/api/collections").await;
     assert_eq!((status, list["count"].clone()), (200, json!(0)));
     for (method, path, body) in [
         (Method::GET, "/api/collections/notes", None),
@@ -859,43 +636,27 @@ async fn users_see_only_their_own_collections() {
         (Method::DELETE, "/api/collections/notes", None),
         (Method::GET, "/admin/collections/notes", None),
     ] {
-        let (status, _) = call(&server, &bob, method.clone(), path, body).await;
+        let (status, _) = bob.request(method.clone(), path, body).await;
         assert_eq!(status, 404, "{method} {path}");
     }
-    let (status, _) = upload(
-        &server,
-        &bob,
-        "/api/collections/notes/index",
-        "a.txt",
-        b"x",
-        &[],
-    )
-    .await;
+    let (status, _) = bob
+        .upload("/api/collections/notes/index", "a.txt", b"x", &[])
+        .await;
     assert_eq!(status, 404);
     // Bob may have a collection of the same name; each sees only their own documents.
-    let (status, _) = call(
-        &server,
-        &bob,
-        Method::POST,
-        "/api/collections",
-        Some(json!({"name": "notes"})),
-    )
-    .await;
+    let (status, _) = bob
+        .json(Method::POST, "/api/collections", json!({"name": "notes"}))
+        .await;
     assert_eq!(status, 201);
-    let (_, r) = query(&server, &bob, "notes", json!({"query": "rust"})).await;
+    let (_, r) = query(&bob, "notes", json!({"query": "rust"})).await;
     assert!(ids(&r).is_empty());
-    let (_, r) = query(&server, &ada, "notes", json!({"query": "rust"})).await;
+    let (_, r) = query(&ada, "notes", json!({"query": "rust"})).await;
     assert_eq!(ids(&r).len(), 2);
     // The server token is user "1": neither of them.
-    let (_, list) = call(
-        &server,
-        &Caller::Token,
-        Method::GET,
-        "/api/collections",
-        None,
-    )
-    .await;
+    let (_, list) = As::token(&server)
+        .call(Method::GET, "/api/collections")
+        .await;
     assert_eq!(list["count"], 0);
-    let (_, info) = call(&server, &ada, Method::GET, "/api/collections/notes", None).await;
+    let (_, info) = ada.call(Method::GET, "/api/collections/notes").await;
     assert_eq!(info["count"], 4);
 }

@@ -6,6 +6,7 @@ mod accounts_support;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use accounts_support::jwt::{hs256, me, now, ISSUER, SECRET};
 use accounts_support::*;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -15,44 +16,14 @@ use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const SECRET: &str = "super-secret-jwt-token-with-at-least-32-characters";
-const ISSUER: &str = "https://project.supabase.test/auth/v1";
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 fn claims() -> Value {
     json!({"sub": "0b5c-user", "email": "grace@example.com", "role": "authenticated",
            "aud": "authenticated", "iss": ISSUER, "iat": now(), "exp": now() + 600})
 }
 
-fn hs256(claims: &Value, secret: &[u8]) -> String {
-    encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(secret),
-    )
-    .unwrap()
-}
-
 fn unsigned(claims: &Value) -> String {
     let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
     format!("{header}.{}.", URL_SAFE_NO_PAD.encode(claims.to_string()))
-}
-
-async fn me(server: &Server, token: &str) -> (u16, Value) {
-    let res = client()
-        .get(server.url("/api/me"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
 }
 
 /// The cases every configuration must refuse, built from a valid claim set.

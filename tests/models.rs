@@ -48,14 +48,37 @@ impl Setup {
         self.cache().join("models--org--tiny")
     }
 
-    async fn download(&self, body: Value) -> Vec<Value> {
-        let res = client()
+    /// Starts a download; the response streams its events.
+    async fn post_download(&self, body: Value) -> reqwest::Response {
+        client()
             .post(self.server.url("/admin/models/huggingface/download"))
             .bearer_auth(TOKEN)
             .json(&body)
             .send()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Paces the hub's next CDN download (one 64 KiB chunk every 100 ms).
+    fn slow_next(&self) {
+        self.hub
+            .slow_next
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The `Range` header of each CDN request so far, in order.
+    fn cdn_ranges(&self) -> Vec<Option<String>> {
+        self.hub
+            .log
+            .all()
+            .iter()
+            .filter(|r| r.path.starts_with("/cdn/"))
+            .map(|r| r.header("range"))
+            .collect()
+    }
+
+    async fn download(&self, body: Value) -> Vec<Value> {
+        let res = self.post_download(body).await;
         assert_eq!(res.status(), 200);
         assert_eq!(res.headers()["content-type"], "text/event-stream");
         events(&res.text().await.unwrap())
@@ -307,14 +330,7 @@ async fn an_interrupted_download_leaves_no_blob_and_resumes_with_range() {
     assert_eq!(done["downloaded_size"], weights.len() + CONFIG.len());
     assert_eq!(std::fs::read(blobs.join(&etag)).unwrap(), weights);
     assert!(!part.exists());
-    let ranges: Vec<_> = s
-        .hub
-        .log
-        .all()
-        .iter()
-        .filter(|r| r.path.starts_with("/cdn/"))
-        .map(|r| r.header("range"))
-        .collect();
+    let ranges = s.cdn_ranges();
     assert_eq!(ranges, [None, Some(format!("bytes={half}-"))]);
 }
 
@@ -323,16 +339,8 @@ async fn a_client_that_leaves_mid_download_keeps_the_bytes_for_a_resume() {
     let s = Setup::start().await;
     let weights = hub::weights();
     let etag = hub::sha256_hex(&weights);
-    s.hub
-        .slow_next
-        .store(true, std::sync::atomic::Ordering::SeqCst);
-    let mut res = client()
-        .post(s.server.url("/admin/models/huggingface/download"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"repo_id": REPO}))
-        .send()
-        .await
-        .unwrap();
+    s.slow_next();
+    let mut res = s.post_download(json!({"repo_id": REPO})).await;
     // Leave once a progress event shows part of the big file arrived.
     let mut text = String::new();
     loop {
@@ -368,14 +376,7 @@ async fn a_client_that_leaves_mid_download_keeps_the_bytes_for_a_resume() {
         std::fs::read(s.repo().join("blobs").join(&etag)).unwrap(),
         weights
     );
-    let ranges: Vec<_> = s
-        .hub
-        .log
-        .all()
-        .iter()
-        .filter(|r| r.path.starts_with("/cdn/"))
-        .map(|r| r.header("range"))
-        .collect();
+    let ranges = s.cdn_ranges();
     assert_eq!(ranges, [None, Some(format!("bytes={kept}-"))]);
 }
 
@@ -624,16 +625,8 @@ async fn measure_download_peak_rss() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_download_in_flight_finishes_through_a_drain() {
     let mut s = Setup::with(|b| b.env("DRAIN_TIMEOUT", "10s")).await;
-    s.hub
-        .slow_next
-        .store(true, std::sync::atomic::Ordering::SeqCst);
-    let mut res = client()
-        .post(s.server.url("/admin/models/huggingface/download"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"repo_id": REPO}))
-        .send()
-        .await
-        .unwrap();
+    s.slow_next();
+    let mut res = s.post_download(json!({"repo_id": REPO})).await;
     let mut text = String::new();
     while !text.contains("Downloading sub/weights.bin") {
         let chunk = res

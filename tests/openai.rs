@@ -25,13 +25,38 @@ fn server(provider: &str, url: &str) -> Server {
 }
 
 async fn post_chat(server: &Server, body: Value) -> reqwest::Response {
+    post_chat_as(server, TOKEN, &body).await
+}
+
+/// A chat completion with `key` as the bearer token.
+async fn post_chat_as(server: &Server, key: &str, body: &Value) -> reqwest::Response {
     client()
         .post(server.url("/v1/chat/completions"))
-        .bearer_auth(TOKEN)
-        .json(&body)
+        .bearer_auth(key)
+        .json(body)
         .send()
         .await
         .unwrap()
+}
+
+/// A multi-user server (the static token still works) in front of the Ollama at `url`.
+fn multi_user(url: &str) -> Server {
+    Builder::new()
+        .env("AUTH_PROVIDER", "multi_user")
+        .env("SERVER_AUTH_TOKEN", TOKEN)
+        .env("OLLAMA_API_URL", url)
+        .spawn()
+}
+
+/// Creates an API token named `name` with the server token.
+async fn api_token(server: &Server, name: &str) -> (u16, Value) {
+    common::get_json(
+        client()
+            .post(server.url("/api/tokens"))
+            .bearer_auth(TOKEN)
+            .json(&json!({ "name": name })),
+    )
+    .await
 }
 
 async fn chat_json(server: &Server, body: Value) -> (u16, Value) {
@@ -411,30 +436,14 @@ async fn a_hung_upstream_times_out_within_the_read_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_user_api_tokens_work_as_openai_keys() {
     let fake = fakes::ollama::start().await;
-    let server = Builder::new()
-        .env("AUTH_PROVIDER", "multi_user")
-        .env("SERVER_AUTH_TOKEN", TOKEN)
-        .env("OLLAMA_API_URL", &fake.url())
-        .spawn();
-    let (status, created) = common::get_json(
-        client()
-            .post(server.url("/api/tokens"))
-            .bearer_auth(TOKEN)
-            .json(&json!({"name": "openai"})),
-    )
-    .await;
+    let server = multi_user(&fake.url());
+    let (status, created) = api_token(&server, "openai").await;
     assert_eq!(status, 201, "{created}");
     let key = created["token"].as_str().unwrap();
     let (status, _) =
         common::get_json(client().get(server.url("/v1/models")).bearer_auth(key)).await;
     assert_eq!(status, 200);
-    let res = client()
-        .post(server.url("/v1/chat/completions"))
-        .bearer_auth(key)
-        .json(&hello(None))
-        .send()
-        .await
-        .unwrap();
+    let res = post_chat_as(&server, key, &hello(None)).await;
     assert_eq!(res.status(), 200);
     let res = client()
         .get(server.url("/v1/models"))
@@ -586,31 +595,15 @@ async fn measure_streamed_chat_latency() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_streams_hold_no_database_connection() {
     let fake = fakes::ollama::start().await;
-    let server = Builder::new()
-        .env("AUTH_PROVIDER", "multi_user")
-        .env("SERVER_AUTH_TOKEN", TOKEN)
-        .env("OLLAMA_API_URL", &fake.url())
-        .spawn();
-    let (_, created) = common::get_json(
-        client()
-            .post(server.url("/api/tokens"))
-            .bearer_auth(TOKEN)
-            .json(&json!({"name": "streams"})),
-    )
-    .await;
+    let server = multi_user(&fake.url());
+    let (_, created) = api_token(&server, "streams").await;
     let key = created["token"].as_str().unwrap().to_owned();
     let mut body = hello(Some("endless"));
     body["stream"] = json!(true);
     // More open streams than the pool has connections (8).
     let mut open = Vec::new();
     for _ in 0..10 {
-        let mut res = client()
-            .post(server.url("/v1/chat/completions"))
-            .bearer_auth(&key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let mut res = post_chat_as(&server, &key, &body).await;
         read_chunks(&mut res, 1).await;
         open.push(res);
     }

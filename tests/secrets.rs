@@ -2,89 +2,26 @@
 //! values never listed nor stored or logged in clear, the development key file, isolation
 //! between two users, and the import of Fernet tokens made here as the old Python server did.
 
-mod common;
+mod accounts_support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
+use accounts_support::*;
 use base64::Engine;
-use common::{client, Server};
-use reqwest::{Method, RequestBuilder};
+use reqwest::Method;
 use serde_json::{json, Value};
 
 const MASTER: &str = "test-master-key-5b7e0c2d9a1f";
-const SERVER_TOKEN: &str = "static-test-token-0123456789";
-const PASSWORD: &str = "correct horse battery";
-
-#[derive(Clone)]
-enum Caller {
-    Token,
-    Cookie(String),
-}
-
-impl Caller {
-    fn req(&self, server: &Server, method: Method, path: &str) -> RequestBuilder {
-        let req = client().request(method, server.url(path));
-        match self {
-            Caller::Token => req.bearer_auth(SERVER_TOKEN),
-            Caller::Cookie(c) => req.header("cookie", c).header("origin", server.origin()),
-        }
-    }
-}
-
-async fn call(
-    server: &Server,
-    who: &Caller,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = who.req(server, method, path);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
 
 /// A multi-user server with the master key set, admin "ada" and user "bob" made by the CLI.
 fn server() -> Server {
-    let builder = common::Builder::new()
-        .env("AUTH_PROVIDER", "multi_user")
-        .env("SERVER_AUTH_TOKEN", SERVER_TOKEN)
-        .env("SECRETS_MASTER_KEY", MASTER);
-    let home = tempfile::tempdir().unwrap();
-    for (name, admin) in [("ada", true), ("bob", false)] {
-        let mut args = vec!["user", "add", name, "--password-stdin"];
-        if admin {
-            args.push("--admin");
-        }
-        let out = builder.cli(home.path(), &args, Some(PASSWORD));
-        assert!(out.status.success(), "user add: {out:?}");
-    }
-    builder.dir(home).spawn()
-}
-
-/// Signs in through the login form; the `platform_token=...` cookie pair.
-async fn signed_in(server: &Server, username: &str) -> String {
-    let res = client()
-        .post(server.url("/auth/login"))
-        .form(&[("username", username), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 302);
-    res.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("platform_token="))
-        .and_then(|v| v.split(';').next())
-        .expect("a session cookie")
-        .to_owned()
+    Server::builder()
+        .env("SECRETS_MASTER_KEY", MASTER)
+        .user("ada", true)
+        .user("bob", false)
+        .start()
 }
 
 /// Whether any file under `dir` contains `needle`.
@@ -107,44 +44,40 @@ fn found_in_files(dir: &Path, needle: &[u8]) -> Option<String> {
 #[tokio::test]
 async fn secrets_put_list_get_delete_and_their_errors() {
     let server = server();
-    let t = Caller::Token;
+    let t = As::token(&server);
     let value = "sk-live-0123456789-very-secret";
-    let (status, body) = call(
-        &server,
-        &t,
-        Method::PUT,
-        "/api/secrets/OPENAI_API_KEY",
-        Some(json!({"value": value, "description": "OpenAI"})),
-    )
-    .await;
+    let (status, body) = t
+        .json(
+            Method::PUT,
+            "/api/secrets/OPENAI_API_KEY",
+            json!({"value": value, "description": "OpenAI"}),
+        )
+        .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["key"], "OPENAI_API_KEY");
     assert_eq!(body["description"], "OpenAI");
     assert!(body["created_at"].is_string() && body["updated_at"].is_string());
     assert!(body.get("value").is_none());
     // Replacing answers 200 and keeps the description when none is given.
-    let (status, body) = call(
-        &server,
-        &t,
-        Method::PUT,
-        "/api/secrets/OPENAI_API_KEY",
-        Some(json!({ "value": value })),
-    )
-    .await;
+    let (status, body) = t
+        .json(
+            Method::PUT,
+            "/api/secrets/OPENAI_API_KEY",
+            json!({ "value": value }),
+        )
+        .await;
     assert_eq!(
         (status, body["description"].clone()),
         (200, json!("OpenAI"))
     );
-    call(
-        &server,
-        &t,
+    t.json(
         Method::PUT,
         "/api/secrets/a%20key.v2",
-        Some(json!({"value": "second"})),
+        json!({"value": "second"}),
     )
     .await;
 
-    let (status, list) = call(&server, &t, Method::GET, "/api/secrets", None).await;
+    let (status, list) = t.call(Method::GET, "/api/secrets").await;
     assert_eq!(status, 200);
     let keys: Vec<&str> = list["secrets"]
         .as_array()
@@ -159,57 +92,28 @@ async fn secrets_put_list_get_delete_and_their_errors() {
     );
     assert!(list["secrets"][0].get("value").is_none());
 
-    let (status, body) = call(
-        &server,
-        &t,
-        Method::GET,
-        "/api/secrets/OPENAI_API_KEY",
-        None,
-    )
-    .await;
+    let (status, body) = t.call(Method::GET, "/api/secrets/OPENAI_API_KEY").await;
     assert_eq!(status, 200);
     assert!(body.get("value").is_none(), "{body}");
     for q in ["decrypt=false", "decrypt=no", "other=true"] {
-        let (_, body) = call(
-            &server,
-            &t,
-            Method::GET,
-            &format!("/api/secrets/OPENAI_API_KEY?{q}"),
-            None,
-        )
-        .await;
+        let (_, body) = t
+            .call(Method::GET, &format!("/api/secrets/OPENAI_API_KEY?{q}"))
+            .await;
         assert!(body.get("value").is_none(), "{q}");
     }
-    let (status, body) = call(
-        &server,
-        &t,
-        Method::GET,
-        "/api/secrets/OPENAI_API_KEY?decrypt=true",
-        None,
-    )
-    .await;
+    let (status, body) = t
+        .call(Method::GET, "/api/secrets/OPENAI_API_KEY?decrypt=true")
+        .await;
     assert_eq!(status, 200);
     assert_eq!(body["value"], value);
     assert_eq!(body["description"], "OpenAI");
-    let (_, body) = call(
-        &server,
-        &t,
-        Method::GET,
-        "/api/secrets/a%20key.v2?decrypt=true",
-        None,
-    )
-    .await;
+    let (_, body) = t
+        .call(Method::GET, "/api/secrets/a%20key.v2?decrypt=true")
+        .await;
     assert_eq!(body["value"], "second");
 
     // Errors.
-    let (status, body) = call(
-        &server,
-        &t,
-        Method::GET,
-        "/api/secrets/NOPE?decrypt=true",
-        None,
-    )
-    .await;
+    let (status, body) = t.call(Method::GET, "/api/secrets/NOPE?decrypt=true").await;
     assert_eq!((status, body), (404, json!({"detail": "Not Found"})));
     for (path, body) in [
         ("/api/secrets/K", json!({})),
@@ -222,33 +126,23 @@ async fn secrets_put_list_get_delete_and_their_errors() {
         ("/api/secrets/a%0Ab", json!({"value": "v"})),
         ("/api/secrets/%FF", json!({"value": "v"})),
     ] {
-        let (status, r) = call(&server, &t, Method::PUT, path, Some(body)).await;
+        let (status, r) = t.json(Method::PUT, path, body).await;
         assert_eq!(status, 400, "{path}: {r}");
     }
     let res = t
-        .req(&server, Method::PUT, "/api/secrets/K")
-        .header("content-type", "application/json")
-        .body("{")
-        .send()
-        .await
-        .unwrap();
+        .raw_body(Method::PUT, "/api/secrets/K", "application/json", "{")
+        .await;
     assert_eq!(res.status(), 400);
 
-    let res = t
-        .req(&server, Method::DELETE, "/api/secrets/a%20key.v2")
-        .send()
-        .await
-        .unwrap();
+    let res = t.raw(Method::DELETE, "/api/secrets/a%20key.v2").await;
     assert_eq!(res.status(), 204);
-    let (status, _) = call(&server, &t, Method::DELETE, "/api/secrets/a%20key.v2", None).await;
+    let (status, _) = t.call(Method::DELETE, "/api/secrets/a%20key.v2").await;
     assert_eq!(status, 404);
-    let (status, _) = call(&server, &t, Method::GET, "/api/secrets/a%20key.v2", None).await;
+    let (status, _) = t.call(Method::GET, "/api/secrets/a%20key.v2").await;
     assert_eq!(status, 404);
-    let res = client()
-        .get(server.url("/api/secrets"))
-        .send()
-        .await
-        .unwrap();
+    let res = As::anonymous(&server)
+        .raw(Method::GET, "/api/secrets")
+        .await;
     assert_eq!(res.status(), 401);
 
     // Neither the value nor the master key is anywhere in the data directory or the logs.
@@ -264,59 +158,42 @@ async fn secrets_put_list_get_delete_and_their_errors() {
 #[tokio::test]
 async fn users_see_only_their_own_secrets() {
     let server = server();
-    let ada = Caller::Cookie(signed_in(&server, "ada").await);
-    let bob = Caller::Cookie(signed_in(&server, "bob").await);
-    let (status, _) = call(
-        &server,
-        &ada,
-        Method::PUT,
-        "/api/secrets/TOKEN",
-        Some(json!({"value": "ada-value"})),
-    )
-    .await;
+    let ada = As::user(&server, "ada").await;
+    let bob = As::user(&server, "bob").await;
+    let (status, _) = ada
+        .json(
+            Method::PUT,
+            "/api/secrets/TOKEN",
+            json!({"value": "ada-value"}),
+        )
+        .await;
     assert_eq!(status, 201);
-    let (_, list) = call(&server, &bob, Method::GET, "/api/secrets", None).await;
+    let (_, list) = bob.call(Method::GET, "/api/secrets").await;
     assert_eq!(list, json!({"secrets": []}));
-    let (status, _) = call(
-        &server,
-        &bob,
-        Method::GET,
-        "/api/secrets/TOKEN?decrypt=true",
-        None,
-    )
-    .await;
+    let (status, _) = bob
+        .call(Method::GET, "/api/secrets/TOKEN?decrypt=true")
+        .await;
     assert_eq!(status, 404);
-    let (status, _) = call(&server, &bob, Method::DELETE, "/api/secrets/TOKEN", None).await;
+    let (status, _) = bob.call(Method::DELETE, "/api/secrets/TOKEN").await;
     assert_eq!(status, 404);
     // Bob's own secret of the same key is his alone.
-    let (status, _) = call(
-        &server,
-        &bob,
-        Method::PUT,
-        "/api/secrets/TOKEN",
-        Some(json!({"value": "bob-value"})),
-    )
-    .await;
+    let (status, _) = bob
+        .json(
+            Method::PUT,
+            "/api/secrets/TOKEN",
+            json!({"value": "bob-value"}),
+        )
+        .await;
     assert_eq!(status, 201);
-    let (_, body) = call(
-        &server,
-        &ada,
-        Method::GET,
-        "/api/secrets/TOKEN?decrypt=true",
-        None,
-    )
-    .await;
+    let (_, body) = ada
+        .call(Method::GET, "/api/secrets/TOKEN?decrypt=true")
+        .await;
     assert_eq!(body["value"], "ada-value");
-    let (_, body) = call(
-        &server,
-        &bob,
-        Method::GET,
-        "/api/secrets/TOKEN?decrypt=true",
-        None,
-    )
-    .await;
+    let (_, body) = bob
+        .call(Method::GET, "/api/secrets/TOKEN?decrypt=true")
+        .await;
     assert_eq!(body["value"], "bob-value");
-    let (_, list) = call(&server, &Caller::Token, Method::GET, "/api/secrets", None).await;
+    let (_, list) = As::token(&server).call(Method::GET, "/api/secrets").await;
     assert_eq!(list, json!({"secrets": []}), "the server token is user 1");
 }
 
@@ -332,8 +209,8 @@ fn old_server_token(master: &str, user_id: &str, value: &str) -> String {
 #[tokio::test]
 async fn secrets_from_the_old_server_import_and_decrypt() {
     let server = server();
-    let ada = Caller::Cookie(signed_in(&server, "ada").await);
-    let (_, me) = call(&server, &ada, Method::GET, "/api/me", None).await;
+    let ada = As::user(&server, "ada").await;
+    let (_, me) = ada.call(Method::GET, "/api/me").await;
     let ada_id = me["user_id"].as_str().unwrap().to_owned();
     let export = json!([
         {"user_id": "1", "key": "OPENAI_API_KEY", "encrypted_value": old_server_token(MASTER, "1", "sk-one")},
@@ -345,14 +222,9 @@ async fn secrets_from_the_old_server_import_and_decrypt() {
         {"user_id": "1", "key": "GARBAGE", "encrypted_value": "not a token"},
         {"key": "NO_USER", "encrypted_value": "x"},
     ]);
-    let (status, body) = call(
-        &server,
-        &Caller::Token,
-        Method::POST,
-        "/admin/secrets/import",
-        Some(export.clone()),
-    )
-    .await;
+    let (status, body) = As::token(&server)
+        .json(Method::POST, "/admin/secrets/import", export.clone())
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["imported"], 2, "{body}");
     let failed = body["failed"].as_array().unwrap();
@@ -370,23 +242,13 @@ async fn secrets_from_the_old_server_import_and_decrypt() {
     assert_eq!(failed[0]["user_id"], "1");
     assert_eq!(failed[3]["user_id"], Value::Null);
 
-    let (_, body) = call(
-        &server,
-        &Caller::Token,
-        Method::GET,
-        "/api/secrets/OPENAI_API_KEY?decrypt=true",
-        None,
-    )
-    .await;
+    let (_, body) = As::token(&server)
+        .call(Method::GET, "/api/secrets/OPENAI_API_KEY?decrypt=true")
+        .await;
     assert_eq!(body["value"], "sk-one");
-    let (_, body) = call(
-        &server,
-        &ada,
-        Method::GET,
-        "/api/secrets/HF_TOKEN?decrypt=true",
-        None,
-    )
-    .await;
+    let (_, body) = ada
+        .call(Method::GET, "/api/secrets/HF_TOKEN?decrypt=true")
+        .await;
     assert_eq!(
         (body["value"].as_str(), body["description"].as_str()),
         (Some("hf-ada"), Some("Hugging Face"))
@@ -394,59 +256,36 @@ async fn secrets_from_the_old_server_import_and_decrypt() {
     // The old row's timestamps are kept.
     assert_eq!(body["created_at"], "2024-05-01T10:20:30.123Z");
     assert_eq!(body["updated_at"], "2024-06-01T08:00:00.000Z");
-    let (status, _) = call(
-        &server,
-        &ada,
-        Method::GET,
-        "/api/secrets/OPENAI_API_KEY",
-        None,
-    )
-    .await;
+    let (status, _) = ada.call(Method::GET, "/api/secrets/OPENAI_API_KEY").await;
     assert_eq!(status, 404);
     // Importing again converges (upsert), an admin user may import too.
-    let (status, body) = call(
-        &server,
-        &ada,
-        Method::POST,
-        "/admin/secrets/import",
-        Some(export),
-    )
-    .await;
+    let (status, body) = ada
+        .json(Method::POST, "/admin/secrets/import", export)
+        .await;
     assert_eq!((status, body["imported"].clone()), (200, json!(2)));
-    let (_, list) = call(&server, &ada, Method::GET, "/api/secrets", None).await;
+    let (_, list) = ada.call(Method::GET, "/api/secrets").await;
     assert_eq!(list["secrets"].as_array().unwrap().len(), 1);
-    let (status, _) = call(
-        &server,
-        &Caller::Token,
-        Method::POST,
-        "/admin/secrets/import",
-        Some(json!([])),
-    )
-    .await;
+    let (status, _) = As::token(&server)
+        .json(Method::POST, "/admin/secrets/import", json!([]))
+        .await;
     assert_eq!(status, 200);
 
     // Refused: a non-admin user, and a body that is not a list.
-    let bob = Caller::Cookie(signed_in(&server, "bob").await);
-    let (status, body) = call(
-        &server,
-        &bob,
-        Method::POST,
-        "/admin/secrets/import",
-        Some(json!([])),
-    )
-    .await;
+    let bob = As::user(&server, "bob").await;
+    let (status, body) = bob
+        .json(Method::POST, "/admin/secrets/import", json!([]))
+        .await;
     assert_eq!(
         (status, body),
         (403, json!({"detail": "Admin role required"}))
     );
-    let (status, _) = call(
-        &server,
-        &Caller::Token,
-        Method::POST,
-        "/admin/secrets/import",
-        Some(json!({"user_id": "1"})),
-    )
-    .await;
+    let (status, _) = As::token(&server)
+        .json(
+            Method::POST,
+            "/admin/secrets/import",
+            json!({"user_id": "1"}),
+        )
+        .await;
     assert_eq!(status, 400);
 }
 
@@ -475,14 +314,11 @@ async fn without_a_master_key_a_0600_key_file_is_made_and_kept() {
     let home = server.stop();
     let server = common::Builder::static_token().dir(home).spawn();
     assert_eq!(std::fs::read_to_string(&key_file).unwrap(), master);
-    let body: Value = client()
-        .get(server.url("/api/secrets/K?decrypt=true"))
-        .bearer_auth(common::TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, body) = common::get_json(
+        client()
+            .get(server.url("/api/secrets/K?decrypt=true"))
+            .bearer_auth(common::TOKEN),
+    )
+    .await;
     assert_eq!(body["value"], "kept");
 }

@@ -55,13 +55,18 @@ async fn post(server: &common::Server, path: &str, body: Value) -> (u16, Value) 
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
+/// A server whose chat provider is the fake Ollama.
+fn with_ollama(ollama: &fakes::ollama::FakeOllama) -> common::Server {
+    Builder::static_token()
+        .env("CHAT_PROVIDER", "ollama")
+        .env("OLLAMA_API_URL", &ollama.url())
+        .spawn()
+}
+
 #[tokio::test]
 async fn a_workflow_searches_asks_the_chat_provider_and_stores_the_answer() {
     let ollama = fakes::ollama::start().await;
-    let server = Builder::static_token()
-        .env("CHAT_PROVIDER", "ollama")
-        .env("OLLAMA_API_URL", &ollama.url())
-        .spawn();
+    let server = with_ollama(&ollama);
     assert_eq!(
         post(&server, "/api/collections", json!({"name": "handbook"}))
             .await
@@ -110,54 +115,45 @@ async fn a_workflow_searches_asks_the_chat_provider_and_stores_the_answer() {
     assert_eq!(res.text().await.unwrap(), "Hello!");
 }
 
+/// A graph of one node `id` whose `text` goes to an output.
+fn into_output(id: &str, kind: &str, data: Value) -> Value {
+    json!({
+        "nodes": [node(id, kind, data), node("out", "output", json!({"name": "out"}))],
+        "edges": [edge(id, "text", "out", "value")],
+    })
+}
+
 #[tokio::test]
 async fn a_failing_provider_or_missing_object_fails_the_node_by_name() {
     let ollama = fakes::ollama::start().await;
-    let server = Builder::static_token()
-        .env("CHAT_PROVIDER", "ollama")
-        .env("OLLAMA_API_URL", &ollama.url())
-        .spawn();
-    let graph = json!({
-        "nodes": [
-            node("chat", "llm.chat", json!({"model": "broken", "prompt": "hi"})),
-            node("out", "output", json!({"name": "out"})),
-        ],
-        "edges": [edge("chat", "text", "out", "value")],
-    });
-    let (_, wf) = post(
-        &server,
-        "/api/workflows",
-        json!({"name": "x", "graph": graph}),
-    )
-    .await;
-    let id = wf["id"].as_str().unwrap();
-    let (status, body) = post(&server, &format!("/api/workflows/{id}/run"), json!({})).await;
-    assert_eq!(status, 500, "{body}");
-    let detail = body["detail"].as_str().unwrap();
-    assert!(
-        detail.contains("'chat'") && detail.contains("llama runner"),
-        "{detail}"
-    );
-
-    let graph = json!({
-        "nodes": [
-            node("read", "storage.read", json!({"key": "nowhere.txt"})),
-            node("out", "output", json!({"name": "out"})),
-        ],
-        "edges": [edge("read", "text", "out", "value")],
-    });
-    let (_, wf) = post(
-        &server,
-        "/api/workflows",
-        json!({"name": "y", "graph": graph}),
-    )
-    .await;
-    let id = wf["id"].as_str().unwrap();
-    let (status, body) = post(&server, &format!("/api/workflows/{id}/run"), json!({})).await;
-    assert_eq!(status, 500, "{body}");
-    let detail = body["detail"].as_str().unwrap();
-    assert!(
-        detail.contains("'read'") && detail.contains("nowhere.txt"),
-        "{detail}"
-    );
+    let server = with_ollama(&ollama);
+    let cases = [
+        (
+            "x",
+            into_output(
+                "chat",
+                "llm.chat",
+                json!({"model": "broken", "prompt": "hi"}),
+            ),
+            ["'chat'", "llama runner"],
+        ),
+        (
+            "y",
+            into_output("read", "storage.read", json!({"key": "nowhere.txt"})),
+            ["'read'", "nowhere.txt"],
+        ),
+    ];
+    for (name, graph, [node, cause]) in cases {
+        let (_, wf) = post(
+            &server,
+            "/api/workflows",
+            json!({"name": name, "graph": graph}),
+        )
+        .await;
+        let id = wf["id"].as_str().unwrap();
+        let (status, body) = post(&server, &format!("/api/workflows/{id}/run"), json!({})).await;
+        assert_eq!(status, 500, "{body}");
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.contains(node) && detail.contains(cause), "{detail}");
+    }
 }

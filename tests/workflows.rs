@@ -2,11 +2,11 @@
 //! answered whole and streamed (NDJSON and the old worker's SSE, parsed as clients do),
 //! concurrency, node timeout, cancel, disconnect, queueing, shutdown and crash recovery.
 
-mod common;
+mod accounts_support;
 
 use std::time::{Duration, Instant};
 
-use common::{Builder, Server};
+use accounts_support::common::{Builder, Server};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT};
 use serde_json::{json, Value};
 
@@ -691,40 +691,13 @@ async fn jobs_left_running_by_a_crash_fail_at_start_up() {
 }
 
 /// A multi-user server with users `ada` and `bob`; their session cookies.
-async fn two_users() -> (Server, String, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let builder = Builder::new()
-        .env("AUTH_PROVIDER", "multi_user")
-        .env("SERVER_AUTH_TOKEN", common::TOKEN);
-    for name in ["ada", "bob"] {
-        let out = builder.cli(
-            dir.path(),
-            &["user", "add", name, "--password-stdin"],
-            Some("correct horse battery"),
-        );
-        assert!(out.status.success(), "{out:?}");
-    }
-    let server = builder.dir(dir).spawn();
-    let mut cookies = Vec::new();
-    for name in ["ada", "bob"] {
-        let res = common::client()
-            .post(server.url("/auth/login"))
-            .form(&[("username", name), ("password", "correct horse battery")])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 302);
-        let cookie = res.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
-        cookies.push(cookie);
-    }
-    let bob = cookies.pop().unwrap();
-    let ada = cookies.pop().unwrap();
+async fn two_users() -> (accounts_support::Server, String, String) {
+    let server = accounts_support::Server::builder()
+        .user("ada", false)
+        .user("bob", false)
+        .start();
+    let ada = accounts_support::signed_in(&server, "ada").await;
+    let bob = accounts_support::signed_in(&server, "bob").await;
     (server, ada, bob)
 }
 

@@ -1,15 +1,20 @@
 //! Account tests' harness: a multi-user server (through `common`) with users created by the
-//! `user` CLI first, and helpers for the login form and the session cookie.
+//! `user` CLI first, helpers for the login form and the session cookie, and JSON calls as the
+//! server token or a signed-in user (`api`).
 
 #![allow(dead_code)]
 
+mod api;
 #[path = "../common/mod.rs"]
-mod common;
+pub mod common;
+pub mod jwt;
 
 use std::path::PathBuf;
 use std::process::Output;
 use std::time::Instant;
 
+#[allow(unused_imports)] // each test crate uses a different part
+pub use api::{multipart, send, As, Caller};
 pub use common::client;
 
 /// The server token every test server is started with (user "1", `auth: static`).

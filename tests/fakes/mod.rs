@@ -121,6 +121,42 @@ where
     addr
 }
 
+/// A chat upstream (the Ollama and OpenAI fakes): where it listens, what it received, and
+/// whether a streamed answer was cut by the client.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    pub log: Log,
+    pub dropped: Dropped,
+}
+
+impl Upstream {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The `OPENAI_API_BASE` to configure (the OpenAI fake serves under `/v1`).
+    pub fn base(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+}
+
+/// Serves `handler` like [`serve`], logging every request and handing it the dropped flag.
+pub async fn upstream<H, F>(handler: H) -> Upstream
+where
+    H: Fn(Req, Dropped) -> F + Send + Sync + 'static,
+    F: Future<Output = Resp> + Send + 'static,
+{
+    let log = Log::default();
+    let dropped = Dropped::default();
+    let (l, d) = (log.clone(), dropped.clone());
+    let addr = serve(move |req: Req| {
+        l.push(&req);
+        handler(req, d.clone())
+    })
+    .await;
+    Upstream { addr, log, dropped }
+}
+
 pub fn full(status: u16, content_type: &str, body: impl Into<Bytes>) -> Resp {
     Response::builder()
         .status(StatusCode::from_u16(status).unwrap())

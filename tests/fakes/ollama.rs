@@ -5,37 +5,16 @@
 //! 300 ms apart), `bench` (200 lines 5 ms apart, each carrying the nanoseconds since [`epoch`]
 //! at which it was sent, for latency measurements).
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::{full, json, paced, serve, streamed, Dropped, Log, Req, Resp, Then};
+use super::{full, json, paced, streamed, upstream, Dropped, Req, Resp, Then, Upstream};
 
-pub struct FakeOllama {
-    pub addr: SocketAddr,
-    pub log: Log,
-    /// Set when a streamed answer was cut by the client.
-    pub dropped: Dropped,
-}
-
-impl FakeOllama {
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-}
+pub type FakeOllama = Upstream;
 
 pub async fn start() -> FakeOllama {
-    let log = Log::default();
-    let dropped = Dropped::default();
-    let (l, d) = (log.clone(), dropped.clone());
-    let addr = serve(move |req: Req| {
-        l.push(&req);
-        let d = d.clone();
-        async move { handle(req, d).await }
-    })
-    .await;
-    FakeOllama { addr, log, dropped }
+    upstream(handle).await
 }
 
 /// The NDJSON lines of a streamed answer "Hello!".

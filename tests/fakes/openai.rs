@@ -3,39 +3,18 @@
 //! (404), `broken` (500), `picky` (400 with a `param`), `hang` and `endless` as in the Ollama
 //! fake.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::{json, paced, serve, streamed, Dropped, Log, Req, Resp, Then};
+use super::{json, paced, streamed, upstream, Dropped, Req, Resp, Then, Upstream};
 
 pub const KEY: &str = "sk-upstream";
 
-pub struct FakeOpenAi {
-    pub addr: SocketAddr,
-    pub log: Log,
-    pub dropped: Dropped,
-}
-
-impl FakeOpenAi {
-    /// The `OPENAI_API_BASE` to configure.
-    pub fn base(&self) -> String {
-        format!("http://{}/v1", self.addr)
-    }
-}
+pub type FakeOpenAi = Upstream;
 
 pub async fn start() -> FakeOpenAi {
-    let log = Log::default();
-    let dropped = Dropped::default();
-    let (l, d) = (log.clone(), dropped.clone());
-    let addr = serve(move |req: Req| {
-        l.push(&req);
-        let d = d.clone();
-        async move { handle(req, d).await }
-    })
-    .await;
-    FakeOpenAi { addr, log, dropped }
+    upstream(handle).await
 }
 
 fn error(status: u16, message: &str, kind: &str, param: Value, code: Value) -> Resp {
