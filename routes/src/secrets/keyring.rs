@@ -127,12 +127,12 @@ impl Keyring {
         Ok((Keyring::new(&master), Source::File(path)))
     }
 
-    fn cipher(&self, user_id: &str) -> Aes256Gcm {
+    fn cipher(&self, user_id: &str) -> Result<Aes256Gcm, CryptoError> {
         let mut key = [0u8; 32];
         Hkdf::<Sha256>::new(Some(HKDF_SALT), &self.master)
             .expand(user_id.as_bytes(), &mut key)
-            .unwrap_or_else(|_| unreachable!("32 bytes is a valid HKDF-SHA256 length"));
-        Aes256Gcm::new(&Key::<Aes256Gcm>::from(key))
+            .map_err(|_| CryptoError)?;
+        Ok(Aes256Gcm::new(&Key::<Aes256Gcm>::from(key)))
     }
 
     /// Encrypts `plaintext` for `user_id`'s secret `key` under a fresh random nonce.
@@ -140,7 +140,7 @@ impl Keyring {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let aad = aad(user_id, key);
         let ciphertext = self
-            .cipher(user_id)
+            .cipher(user_id)?
             .encrypt(
                 &nonce,
                 Payload {
@@ -162,7 +162,7 @@ impl Keyring {
             .try_into()
             .map_err(|_| CryptoError)?;
         let aad = aad(user_id, key);
-        self.cipher(user_id)
+        self.cipher(user_id)?
             .decrypt(
                 &Nonce::from(nonce),
                 Payload {
