@@ -1,61 +1,22 @@
 //! Which way of taking SQLite off the async worker is cheapest for `ctx.db`: runs the token
 //! listing query (20 rows) through the real pool from 64 concurrent tasks on a one-worker
 //! runtime (the server pinned to one core gets one worker) by `spawn_blocking`,
-//! `block_in_place`, and a dedicated pool of threads fed through a channel, and prints
-//! requests/s and CPU per query for each (`taskset -c 0` to pin it like the server).
+//! `block_in_place`, and the scope's fixed set of threads (`platform_middleware::blocking`), and
+//! prints queries/s and CPU per query for each (`taskset -c 0` to pin it like the server).
+//! In-process `block_in_place` looks cheapest; in the server it was the most expensive (see
+//! bench/README.md), so the server's choice rests on `bench/run.sh`.
 //!   taskset -c 0 cargo run --release --example db_dispatch
 
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use platform_middleware::scope::Pool;
+use platform_middleware::blocking::Threads;
+use platform_middleware::scope::{Pool, THREADS};
 use platform_routes::accounts::api_tokens;
-use platform_routes::store::{self, Conn, Db};
+use platform_routes::store::{self, Conn};
 
 const TASKS: usize = 64;
 const RUN: Duration = Duration::from_secs(3);
-
-type Job = Box<dyn FnOnce(&mut Conn) + Send>;
-
-/// Threads that each hold a connection for good and take jobs from one queue.
-struct Dedicated {
-    jobs: mpsc::Sender<Job>,
-}
-
-impl Dedicated {
-    fn new(db: &Arc<Db>, threads: usize) -> Self {
-        let (tx, rx) = mpsc::channel::<Job>();
-        let rx = Arc::new(Mutex::new(rx));
-        for _ in 0..threads {
-            let (rx, db) = (rx.clone(), db.clone());
-            std::thread::spawn(move || {
-                let Ok(mut conn) = db.get() else { return };
-                loop {
-                    let job = match rx.lock() {
-                        Ok(rx) => rx.recv(),
-                        Err(_) => return,
-                    };
-                    let Ok(job) = job else { return };
-                    job(&mut conn);
-                }
-            });
-        }
-        Dedicated { jobs: tx }
-    }
-
-    async fn run<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Conn) -> T + Send + 'static,
-    ) -> Option<T> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |c| {
-            let _ = tx.send(f(c));
-        });
-        self.jobs.send(job).ok()?;
-        rx.await.ok()
-    }
-}
 
 fn query(c: &mut Conn) -> usize {
     api_tokens::list(c, "1").map(|v| v.len()).unwrap_or(0)
@@ -141,14 +102,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             })
             .await;
-            let dedicated = Arc::new(Dedicated::new(&db, 4));
-            drive("dedicated(4)", move || {
-                let dedicated = dedicated.clone();
-                async move { dedicated.run(query).await.unwrap_or(0) }
+            let threads = Arc::new(Threads::start("db", THREADS)?);
+            let pool = db.clone();
+            drive("threads(8)", move || {
+                let (threads, pool) = (threads.clone(), pool.clone());
+                async move {
+                    threads
+                        .run(move || pool.get().map_or(0, |mut c| query(&mut c)))
+                        .await
+                        .unwrap_or(0)
+                }
             })
             .await;
         }
-    });
+        Ok::<_, std::io::Error>(())
+    })?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
