@@ -9,6 +9,12 @@
 #   DURATION=10 bench/run.sh     longer measurements (seconds)
 #   ROUNDS=5 bench/run.sh        more rounds
 #   ONLY="platform baseline" bench/run.sh   a subset of the servers
+#   ONLY="baseline axum platform platform_off" bench/run.sh   also the same binary with the
+#                                rate limiter and metrics off, to see what they cost
+#   BEFORE=/path/to/older/platform-server ONLY="baseline before platform" bench/run.sh
+#                                an older build in the same configuration, for before/after
+# Before each server's turn the script waits (up to QUIET_WAIT seconds) until no cargo or
+# rustc process runs, and the table counts the turns that had to start anyway.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +24,7 @@ ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-64}
 MANY=${MANY:-1024}
 ONLY=${ONLY:-baseline axum platform}
+QUIET_WAIT=${QUIET_WAIT:-180}
 TOKEN=bench-token-0123456789abcdefghijklmnop
 SERVER_CPU=0
 LOAD_CPU=1
@@ -31,8 +38,6 @@ for tool in wrk h2load taskset curl; do
     exit 1
   }
 done
-busy=$(pgrep -c -x 'rustc|cargo' || true)
-[ "$busy" = 0 ] || echo "warning: $busy cargo/rustc processes running; numbers will be noisy" >&2
 
 echo "building (release)..." >&2
 cargo build --release -q --manifest-path bench/baseline/Cargo.toml --target-dir target/bench
@@ -92,10 +97,27 @@ h2_measure() {
     END { printf "%d %.2f %.1f\n", rps, mean, ticks / hz * 1e6 / n }' "$work/h2.txt"
 }
 
+# Waits until no compiler runs (other builds on this machine halve the numbers); counts the
+# turns that started while one still did.
+noisy=0
+wait_quiet() {
+  local waited=0
+  while pgrep -x 'rustc|cargo' >/dev/null; do
+    if [ "$waited" -ge "$QUIET_WAIT" ]; then
+      noisy=$((noisy + 1))
+      echo "  (a compiler is still running after ${QUIET_WAIT}s; measuring anyway)" >&2
+      return 0
+    fi
+    sleep 5
+    waited=$((waited + 5))
+  done
+}
+
 declare -A R
 run_server() {
   local name=$1 port=$2 round=$3
   shift 3
+  wait_quiet
   taskset -c "$SERVER_CPU" env "$@" >"$work/$name.log" 2>&1 &
   pid=$!
   wait_up "$port"
@@ -129,6 +151,13 @@ platform_env=(-i PATH="$PATH" HOME="$work" DATA_DIR="$work/data"
 start_platform() {
   run_server platform 7801 "$1" "${platform_env[@]}" \
     target/release/platform-server serve --listen 127.0.0.1:7801
+}
+start_before() {
+  run_server before 7804 "$1" "${platform_env[@]}" "$BEFORE" serve --listen 127.0.0.1:7804
+}
+start_platform_off() {
+  run_server platform_off 7803 "$1" "${platform_env[@]}" RATE_LIMITS=off METRICS_LISTEN=off \
+    target/release/platform-server serve --listen 127.0.0.1:7803
 }
 
 # The database all three read: platform-server's, with 20 API tokens of user "1".
@@ -171,7 +200,8 @@ fmt2() { awk -v v="$1" 'BEGIN { printf "%.2f", v }'; }
 
 printf "\nmedians of %s interleaved rounds, %s s each; %s connections unless noted\n" \
   "$ROUNDS" "$DURATION" "$CONNECTIONS"
-printf "%-9s %-14s %10s %8s %8s %8s %8s %10s\n" \
+printf "turns that started while a compiler ran: %s of %s\n" "$noisy" "$((ROUNDS * ${#servers[@]}))"
+printf "%-12s %-14s %10s %8s %8s %8s %8s %10s\n" \
   server route "req/s" "vs bare" "vs axum" "p50 ms" "p99 ms" "CPU us/req"
 for m in health me tokens many; do
   case $m in
@@ -181,7 +211,7 @@ for m in health me tokens many; do
     vb=-; va=-
     has baseline && vb="$(fmt2 "$(ratio "$m" "$s" baseline)")x"
     has axum && va="$(fmt2 "$(ratio "$m" "$s" axum)")x"
-    printf "%-9s %-14s %10.0f %8s %8s %8.2f %8.2f %10.1f\n" "$s" "$path" \
+    printf "%-12s %-14s %10.0f %8s %8s %8.2f %8.2f %10.1f\n" "$s" "$path" \
       "$(med "$m" 1 "$s")" "$vb" "$va" "$(med "$m" 2 "$s")" "$(med "$m" 3 "$s")" "$(med "$m" 4 "$s")"
   done
 done
@@ -189,15 +219,25 @@ for s in "${servers[@]}"; do
   vb=-; va=-
   has baseline && vb="$(fmt2 "$(ratio h2 "$s" baseline)")x"
   has axum && va="$(fmt2 "$(ratio h2 "$s" axum)")x"
-  printf "%-9s %-14s %10.0f %8s %8s %8s %8s %10.1f   (h2load mean %.2f ms)\n" "$s" "/health h2c" \
+  printf "%-12s %-14s %10.0f %8s %8s %8s %8s %10.1f   (h2load mean %.2f ms)\n" "$s" "/health h2c" \
     "$(med h2 1 "$s")" "$vb" "$va" - - "$(med h2 3 "$s")" "$(med h2 2 "$s")"
 done
 
-printf "\n%-9s %10s %16s %14s %22s\n" server "idle MiB" "loaded MiB (c$CONNECTIONS)" "growth MiB" "peak MiB (c$MANY, h2)"
+printf "\n%-12s %10s %16s %14s %22s\n" server "idle MiB" "loaded MiB (c$CONNECTIONS)" "growth MiB" "peak MiB (c$MANY, h2)"
 for s in "${servers[@]}"; do
   idle=$(med idle 1 "$s"); loaded=$(med loaded 1 "$s"); peak=$(med peak 1 "$s")
-  printf "%-9s %10s %16s %14s %22s\n" "$s" "$(mib "$idle")" "$(mib "$loaded")" \
+  printf "%-12s %10s %16s %14s %22s\n" "$s" "$(mib "$idle")" "$(mib "$loaded")" \
     "$(mib $((loaded - idle)))" "$(mib "$peak")"
+done
+
+# Every round, for judging the noise behind a median.
+printf "\nper round (requests/s p50 p99 CPU-us; h2: requests/s mean CPU-us):\n"
+for s in "${servers[@]}"; do
+  for m in health me tokens many h2; do
+    printf "%-12s %-7s" "$s" "$m"
+    for r in $(seq 1 "$ROUNDS"); do printf " | %s" "${R[$s.$m.$r]}"; done
+    echo
+  done
 done
 
 # The goals of issue 16, when all three servers ran.
