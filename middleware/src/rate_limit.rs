@@ -402,6 +402,32 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_sweeper_thread_forgets_idle_clients_and_ends_with_the_limits() {
+        let quotas = Quotas {
+            read: Some(per(1000, Duration::from_secs(1))),
+            ..Quotas::unlimited()
+        };
+        let limits = Arc::new(Limits::new(quotas));
+        assert!(limits
+            .check(RateClass::Read, "192.0.2.1".parse().unwrap())
+            .is_ok());
+        assert_eq!(limits.len(), 1);
+        spawn_sweeper(&limits, Duration::from_millis(10)).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !limits.is_empty() {
+            assert!(std::time::Instant::now() < deadline, "never swept");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // The thread holds the limits only while it sweeps.
+        let weak = Arc::downgrade(&limits);
+        drop(limits);
+        while weak.upgrade().is_some() {
+            assert!(std::time::Instant::now() < deadline, "still held");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     fn svc(
         limits: Limits,
     ) -> impl Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone {
