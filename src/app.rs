@@ -65,6 +65,8 @@ pub enum StartError {
     Secrets(#[from] KeyringError),
     #[error("upstream HTTP client: {0}")]
     Upstream(platform_middleware::BoxError),
+    #[error("cannot start the rate-limit sweeper: {0}")]
+    Sweeper(std::io::Error),
     #[error("start-up task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -189,7 +191,7 @@ pub async fn assemble(config: &Config) -> Result<Assembled<impl Stack>, StartErr
         hub: Arc::new(Hub::new(config.hub.clone(), http)),
     });
     let limits = Arc::new(Limits::new(config.rate_limits));
-    rate_limit::spawn_sweeper(limits.clone(), SWEEP_EVERY);
+    rate_limit::spawn_sweeper(&limits, SWEEP_EVERY).map_err(StartError::Sweeper)?;
 
     let providers = providers(config, &state, token.as_ref())?;
     let fallback = (!config.auth.enforces()).then(|| Identity::owner(AuthMethod::Local));

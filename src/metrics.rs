@@ -1,7 +1,8 @@
 //! `/metrics` in Prometheus text format on its own listener (`METRICS_LISTEN`), so scrapes
-//! never pass through the public stack, its auth or its rate limits. The layers record through
-//! the `metrics` facade; gauges that describe state (database pool, draining) are sampled here
-//! when a scrape comes in.
+//! never pass through the public stack, its auth or its rate limits. The per-request series are
+//! atomics kept by `platform_middleware::metrics` and rendered here; rare events go through the
+//! `metrics` facade; gauges that describe state (database pool, draining) are sampled here when
+//! a scrape comes in.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -14,18 +15,12 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use platform_middleware::metrics as names;
 use platform_routes::state::Draining;
 use platform_routes::store::Db;
 use tokio::net::TcpListener;
 
-/// Upper bounds of the latency histogram, in seconds.
-const LATENCY_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
-/// How often histogram samples are folded in, bounding memory between scrapes.
-const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 /// How often a busy metrics address is tried again (the process being replaced may hold it).
 const REBIND_EVERY: Duration = Duration::from_secs(1);
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -47,41 +42,18 @@ pub fn install() -> Result<PrometheusHandle, String> {
     if let Some(handle) = HANDLE.get() {
         return Ok(handle.clone());
     }
-    let recorder = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full(names::REQUEST_DURATION.into()),
-            LATENCY_BUCKETS,
-        )
-        .map_err(|e| e.to_string())?
-        .build_recorder();
+    // No histogram goes through the facade (request latency is recorded into fixed buckets by
+    // the middleware), so the recorder needs no upkeep task on the serving threads.
+    let recorder = PrometheusBuilder::new().build_recorder();
     let handle = recorder.handle();
     metrics::set_global_recorder(recorder).map_err(|e| e.to_string())?;
     platform_middleware::metrics::enable();
     describe();
-    let handle = HANDLE.get_or_init(|| handle).clone();
-    let upkeep = handle.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(UPKEEP_EVERY);
-        loop {
-            tick.tick().await;
-            upkeep.run_upkeep();
-        }
-    });
-    Ok(handle)
+    Ok(HANDLE.get_or_init(|| handle).clone())
 }
 
 fn describe() {
-    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
-    describe_counter!(
-        names::REQUESTS_TOTAL,
-        "Requests answered, by route set and status."
-    );
-    describe_histogram!(
-        names::REQUEST_DURATION,
-        Unit::Seconds,
-        "Time until the response head was ready, by route set."
-    );
-    describe_gauge!(names::IN_FLIGHT, "Requests being handled now.");
+    use metrics::{describe_counter, describe_gauge};
     describe_counter!(
         names::RATE_LIMITED,
         "Requests refused with 429, by route class."
@@ -180,5 +152,8 @@ fn render(handle: &PrometheusHandle, sources: &Sources) -> String {
         0.0
     };
     metrics::gauge!("draining").set(draining);
-    handle.render()
+    let mut text = handle.render();
+    text.push('\n');
+    names::render(&mut text);
+    text
 }

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod blocking;
 pub mod body;
 pub mod client;
 pub mod csrf;

@@ -225,24 +225,30 @@ fn key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Runs [`Limits::sweep`] every `every` on a blocking thread until the runtime shuts down.
-pub fn spawn_sweeper(limits: Arc<Limits>, every: Duration) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let limits = limits.clone();
-            match tokio::task::spawn_blocking(move || limits.sweep()).await {
-                Ok(left) => tracing::trace!(keys = left, "rate limiter swept"),
-                Err(e) => tracing::error!(error = %e, "rate limiter sweep failed"),
-            }
-        }
-    })
+/// Runs [`Limits::sweep`] every `every` on a thread of its own, until `limits` is dropped. Not a
+/// task on the runtime: a sweep then never waits behind requests, or holds up the requests of
+/// the worker it would run on, and no blocking-pool thread is spawned for it every time (the
+/// pool's idle threads expire about as often as the sweep comes round).
+pub fn spawn_sweeper(limits: &Arc<Limits>, every: Duration) -> std::io::Result<()> {
+    let limits = Arc::downgrade(limits);
+    std::thread::Builder::new()
+        .name("rate-limit-sweep".into())
+        .spawn(move || loop {
+            std::thread::sleep(every);
+            let Some(limits) = limits.upgrade() else {
+                return;
+            };
+            let left = limits.sweep();
+            tracing::trace!(keys = left, "rate limiter swept");
+        })
+        .map(drop)
 }
 
+/// Behind one `Arc`: the layer is cloned for every request.
 #[derive(Clone)]
-pub struct RateLimitLayer {
+pub struct RateLimitLayer(Arc<Shared>);
+
+struct Shared {
     limits: Arc<Limits>,
     policy: SharedPolicy,
     respond: SharedRespond,
@@ -250,11 +256,11 @@ pub struct RateLimitLayer {
 
 impl RateLimitLayer {
     pub fn new(limits: Arc<Limits>, policy: SharedPolicy, respond: SharedRespond) -> Self {
-        RateLimitLayer {
+        RateLimitLayer(Arc::new(Shared {
             limits,
             policy,
             respond,
-        }
+        }))
     }
 }
 
@@ -287,13 +293,13 @@ where
     }
 
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
-        let meta = meta_of(&mut req, &*self.layer.policy);
+        let meta = meta_of(&mut req, &*self.layer.0.policy);
         let Some(class) = meta.rate_class(req.method()) else {
             return future::pass(self.inner.call(req));
         };
         let client = req.extensions().get::<ClientInfo>().map(|c| c.addr);
         let client = client.unwrap_or_else(|| ClientInfo::unknown().addr);
-        match self.layer.limits.check(class, client) {
+        match self.layer.0.limits.check(class, client) {
             Ok(()) => future::pass(self.inner.call(req)),
             Err(wait) => {
                 tracing::info!(client = %client, class = class.name(), "rate limited");
@@ -302,6 +308,7 @@ where
                 let (parts, _) = req.into_parts();
                 let mut res =
                     self.layer
+                        .0
                         .respond
                         .refuse(&parts, StatusCode::TOO_MANY_REQUESTS, DETAIL);
                 res.headers_mut()
@@ -392,6 +399,32 @@ mod tests {
             // One replenish period later every one of them is indistinguishable from new.
             clock.advance(Duration::from_secs(1));
             assert_eq!(limits.sweep(), 0, "wave {wave}");
+        }
+    }
+
+    #[test]
+    fn the_sweeper_thread_forgets_idle_clients_and_ends_with_the_limits() {
+        let quotas = Quotas {
+            read: Some(per(1000, Duration::from_secs(1))),
+            ..Quotas::unlimited()
+        };
+        let limits = Arc::new(Limits::new(quotas));
+        assert!(limits
+            .check(RateClass::Read, "192.0.2.1".parse().unwrap())
+            .is_ok());
+        assert_eq!(limits.len(), 1);
+        spawn_sweeper(&limits, Duration::from_millis(10)).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !limits.is_empty() {
+            assert!(std::time::Instant::now() < deadline, "never swept");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // The thread holds the limits only while it sweeps.
+        let weak = Arc::downgrade(&limits);
+        drop(limits);
+        while weak.upgrade().is_some() {
+            assert!(std::time::Instant::now() < deadline, "still held");
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 

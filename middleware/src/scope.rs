@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use tower::{Layer, Service};
 
+use crate::blocking::{Lost, Threads};
 use crate::body::{Body, BoxError};
 
 /// A pool of blocking resources (the SQLite pool implements this in the route crate).
@@ -26,6 +27,8 @@ pub enum ScopeError {
     Acquire(BoxError),
     /// The blocking task panicked or was cancelled.
     Task(tokio::task::JoinError),
+    /// The call panicked on the scope's threads.
+    Lost,
 }
 
 impl std::fmt::Display for ScopeError {
@@ -33,6 +36,7 @@ impl std::fmt::Display for ScopeError {
         match self {
             ScopeError::Acquire(e) => write!(f, "could not take a pooled connection: {e}"),
             ScopeError::Task(e) => write!(f, "blocking task failed: {e}"),
+            ScopeError::Lost => f.write_str("blocking call panicked"),
         }
     }
 }
@@ -42,22 +46,29 @@ impl std::error::Error for ScopeError {}
 /// The request's handle; cheap to clone, found in request extensions.
 pub struct Scope<P: Pool> {
     pool: Arc<P>,
+    /// The stack's threads for blocking calls; `None` outside the stack (`spawn_blocking`).
+    threads: Option<Arc<Threads>>,
 }
 
 impl<P: Pool> Clone for Scope<P> {
     fn clone(&self) -> Self {
         Scope {
             pool: self.pool.clone(),
+            threads: self.threads.clone(),
         }
     }
 }
 
 impl<P: Pool> Scope<P> {
+    /// A scope of its own, for code outside the stack: each call is a `spawn_blocking`.
     pub fn new(pool: Arc<P>) -> Self {
-        Scope { pool }
+        Scope {
+            pool,
+            threads: None,
+        }
     }
 
-    /// Runs `f` on a blocking thread with a connection taken for this call alone and returned
+    /// Runs `f` off the async worker with a connection taken for this call alone and returned
     /// as soon as `f` does. One unit of work (a transaction, say) belongs in one call.
     pub async fn run<T, F>(&self, f: F) -> Result<T, ScopeError>
     where
@@ -65,22 +76,39 @@ impl<P: Pool> Scope<P> {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
+        let work = move || {
             let mut conn = pool.get().map_err(ScopeError::Acquire)?;
             Ok(f(&mut conn))
-        })
-        .await
-        .map_err(ScopeError::Task)?
+        };
+        match &self.threads {
+            Some(threads) => threads.run(work).await.map_err(|Lost| ScopeError::Lost)?,
+            None => tokio::task::spawn_blocking(work)
+                .await
+                .map_err(ScopeError::Task)?,
+        }
     }
 }
 
+/// How many threads run the stack's blocking calls: as many as the SQLite pool has
+/// connections, so no call waits for a thread while a connection is free, nor for a
+/// connection once it has a thread.
+pub const THREADS: usize = 8;
+
 pub struct ScopeLayer<P> {
     pool: Arc<P>,
+    threads: Option<Arc<Threads>>,
 }
 
 impl<P> ScopeLayer<P> {
+    /// Starts the [`THREADS`] threads the stack's blocking calls run on; they stop once the
+    /// layer and every scope it handed out are dropped. Should the system refuse the threads,
+    /// calls fall back to `spawn_blocking`.
     pub fn new(pool: Arc<P>) -> Self {
-        ScopeLayer { pool }
+        let threads = Threads::start("db", THREADS)
+            .inspect_err(|e| tracing::warn!(error = %e, "no threads for blocking calls"))
+            .ok()
+            .map(Arc::new);
+        ScopeLayer { pool, threads }
     }
 }
 
@@ -88,6 +116,7 @@ impl<P> Clone for ScopeLayer<P> {
     fn clone(&self) -> Self {
         ScopeLayer {
             pool: self.pool.clone(),
+            threads: self.threads.clone(),
         }
     }
 }
@@ -98,6 +127,7 @@ impl<S, P> Layer<S> for ScopeLayer<P> {
         ScopeService {
             inner,
             pool: self.pool.clone(),
+            threads: self.threads.clone(),
         }
     }
 }
@@ -105,6 +135,7 @@ impl<S, P> Layer<S> for ScopeLayer<P> {
 pub struct ScopeService<S, P> {
     inner: S,
     pool: Arc<P>,
+    threads: Option<Arc<Threads>>,
 }
 
 impl<S: Clone, P> Clone for ScopeService<S, P> {
@@ -112,6 +143,7 @@ impl<S: Clone, P> Clone for ScopeService<S, P> {
         ScopeService {
             inner: self.inner.clone(),
             pool: self.pool.clone(),
+            threads: self.threads.clone(),
         }
     }
 }
@@ -130,7 +162,10 @@ where
     }
 
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
-        req.extensions_mut().insert(Scope::new(self.pool.clone()));
+        req.extensions_mut().insert(Scope {
+            pool: self.pool.clone(),
+            threads: self.threads.clone(),
+        });
         self.inner.call(req)
     }
 }
@@ -220,6 +255,24 @@ mod tests {
         tx.send(()).unwrap();
         call.await.unwrap().unwrap();
         assert_eq!(pool.taken.load(Ordering::SeqCst), 2);
+        assert_eq!(pool.out(), 0);
+    }
+
+    /// In the stack, calls run on the scope's own threads, never the caller's.
+    #[tokio::test]
+    async fn in_the_stack_calls_run_on_the_scope_threads() {
+        let pool = Arc::new(Counting::default());
+        let svc =
+            ScopeLayer::new(pool.clone()).layer(service_fn(|req: Request<Body>| async move {
+                let ran_on = scope_of(&req)
+                    .run(|_c| std::thread::current().name().map(str::to_owned))
+                    .await
+                    .unwrap();
+                Ok::<_, Infallible>(Response::new(body::full(ran_on.unwrap_or_default())))
+            }));
+        let res = svc.oneshot(request()).await.unwrap();
+        let name = res.into_body().collect().await.unwrap().to_bytes();
+        assert!(name.starts_with(b"db-"), "{name:?}");
         assert_eq!(pool.out(), 0);
     }
 

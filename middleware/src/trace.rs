@@ -107,8 +107,8 @@ where
         let _entered = this.span.enter();
         let result = ready!(this.inner.poll(cx));
         drop(this.in_flight.take());
-        let elapsed = this.started.elapsed().as_secs_f64();
-        let latency_ms = elapsed * 1000.0;
+        let elapsed = this.started.elapsed();
+        let latency_ms = elapsed.as_secs_f64() * 1000.0;
         match &result {
             Ok(res) => {
                 let route = this.route.map_or("-", |r| r.pattern);

@@ -1,6 +1,9 @@
-//! `GET /health` and an authenticated `GET /api/me` on bare hyper: the floor platform-server's
-//! stack is compared with.
+//! `GET /health`, an authenticated `GET /api/me` and an authenticated `GET /api/tokens` (the 20
+//! rows platform-server lists, read from its database file `DB_PATH` on a thread-local
+//! connection, right on the async worker) on bare hyper: the floor platform-server's stack is
+//! compared with.
 
+use std::cell::RefCell;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +14,61 @@ use hyper::body::Incoming;
 use hyper::{header, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use serde::Serialize;
 use subtle::ConstantTimeEq;
+
+#[derive(Serialize)]
+struct TokenInfo {
+    id: String,
+    name: String,
+    created_at: String,
+    last_used_at: Option<String>,
+}
+
+thread_local! {
+    static DB: RefCell<Option<rusqlite::Connection>> = const { RefCell::new(None) };
+}
+
+/// platform-server's token listing query, on this thread's connection (opened on first use).
+fn tokens() -> Result<Vec<u8>, String> {
+    DB.with_borrow_mut(|db| {
+        if db.is_none() {
+            let path = std::env::var("DB_PATH").map_err(|_| "no DB_PATH".to_string())?;
+            *db = Some(rusqlite::Connection::open(path).map_err(|e| e.to_string())?);
+        }
+        let Some(conn) = db.as_ref() else {
+            return Err("no connection".into());
+        };
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, name, created_at, last_used_at FROM api_tokens
+                 WHERE user_id = ?1 ORDER BY created_at, id",
+            )
+            .map_err(|e| e.to_string())?;
+        let rows = stmt
+            .query_map(["1"], |r| {
+                Ok(TokenInfo {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    created_at: r.get(2)?,
+                    last_used_at: r.get(3)?,
+                })
+            })
+            .map_err(|e| e.to_string())?;
+        let rows: Vec<TokenInfo> = rows.collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+        serde_json::to_vec(&rows).map_err(|e| e.to_string())
+    })
+}
+
+fn authorized(req: &Request<Incoming>, token: &[u8]) -> bool {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    bool::from(given.as_bytes().ct_eq(token))
+}
 
 fn json(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
     let mut res = Response::new(Full::new(Bytes::from(body)));
@@ -28,16 +85,14 @@ fn detail(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
 fn handle(req: &Request<Incoming>, token: &[u8]) -> Response<Full<Bytes>> {
     match req.uri().path() {
         "/health" => json(StatusCode::OK, serde_json::to_vec("OK").unwrap_or_default()),
+        "/api/me" | "/api/tokens" if !authorized(req, token) => {
+            detail(StatusCode::UNAUTHORIZED, "Invalid authentication token")
+        }
+        "/api/tokens" => match tokens() {
+            Ok(body) => json(StatusCode::OK, body),
+            Err(e) => detail(StatusCode::INTERNAL_SERVER_ERROR, &e),
+        },
         "/api/me" => {
-            let given = req
-                .headers()
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .unwrap_or("");
-            if !bool::from(given.as_bytes().ct_eq(token)) {
-                return detail(StatusCode::UNAUTHORIZED, "Invalid authentication token");
-            }
             let me = serde_json::json!({ "user_id": "1", "username": null, "role": "admin", "auth": "static" });
             json(StatusCode::OK, serde_json::to_vec(&me).unwrap_or_default())
         }

@@ -64,7 +64,7 @@ fn info_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
 }
 
 pub fn list(c: &Connection, user_id: &str) -> rusqlite::Result<Vec<TokenInfo>> {
-    let mut stmt = c.prepare(
+    let mut stmt = c.prepare_cached(
         "SELECT id, name, created_at, last_used_at FROM api_tokens
          WHERE user_id = ?1 ORDER BY created_at, id",
     )?;

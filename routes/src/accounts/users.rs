@@ -28,7 +28,14 @@ pub fn role_from_str(s: &str) -> Role {
     }
 }
 
-const COLUMNS: &str = "id, username, display_name, role, password_hash, created_at, disabled_at";
+/// The columns [`from_row`] reads; a macro so hot queries can be literals (`concat!`) and stay
+/// in the connection's statement cache.
+macro_rules! columns {
+    () => {
+        "id, username, display_name, role, password_hash, created_at, disabled_at"
+    };
+}
+const COLUMNS: &str = columns!();
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<User> {
     let role: String = r.get(3)?;
@@ -53,13 +60,11 @@ pub fn by_name(c: &Connection, username: &str) -> rusqlite::Result<Option<User>>
     .optional()
 }
 
+/// Asked on every token listing and session check: a cached statement.
 pub fn by_id(c: &Connection, id: &str) -> rusqlite::Result<Option<User>> {
-    c.query_row(
-        &format!("SELECT {COLUMNS} FROM users WHERE id = ?1"),
-        [id],
-        from_row,
-    )
-    .optional()
+    c.prepare_cached(concat!("SELECT ", columns!(), " FROM users WHERE id = ?1"))?
+        .query_row([id], from_row)
+        .optional()
 }
 
 pub fn list(c: &Connection) -> rusqlite::Result<Vec<User>> {

@@ -10,6 +10,7 @@ use crate::accounts::{api_tokens, users};
 use crate::ctx::Ctx;
 use crate::error::ApiError;
 use crate::reply;
+use crate::store::Conn;
 use crate::table::{RouteSet, Routes};
 
 pub const SET: RouteSet = RouteSet {
@@ -25,30 +26,44 @@ fn register(r: &mut Routes<'_>) {
 
 const NO_ACCOUNT: &str = "API tokens belong to user accounts; sign in as a user";
 
-/// The caller's user id, when the caller has (or, for the server token's user "1", gets) a row
-/// in the users table. External JWT users have none: their issuer manages their credentials.
-async fn account_id(ctx: &Ctx) -> Result<String, ApiError> {
-    let who = ctx.identity()?;
-    let owner = who.user_id == "1" && matches!(who.method, AuthMethod::Static | AuthMethod::Local);
-    let id = who.user_id.clone();
-    let found = ctx
-        .db(move |c| {
-            if users::by_id(c, &id)?.is_some() {
-                return Ok(Some(id));
-            }
-            if owner {
-                users::ensure_owner(c).map_err(ApiError::internal)?;
-                return Ok(Some(id));
-            }
-            Ok(None)
-        })
-        .await?;
-    found.ok_or_else(|| ApiError::Forbidden(NO_ACCOUNT.into()))
+/// Who the caller is, taken from the request so [`account`] can run inside a database call.
+struct Caller {
+    id: String,
+    /// The server token's (or local mode's) user "1", who gets a row on first use.
+    owner: bool,
 }
 
+fn caller(ctx: &Ctx) -> Result<Caller, ApiError> {
+    let who = ctx.identity()?;
+    Ok(Caller {
+        owner: who.user_id == "1" && matches!(who.method, AuthMethod::Static | AuthMethod::Local),
+        id: who.user_id.clone(),
+    })
+}
+
+/// The caller's user id, when the caller has (or, for the server token's user "1", gets) a row
+/// in the users table. External JWT users have none: their issuer manages their credentials.
+fn account(c: &Conn, caller: Caller) -> Result<String, ApiError> {
+    if users::by_id(c, &caller.id)?.is_some() {
+        return Ok(caller.id);
+    }
+    if caller.owner {
+        users::ensure_owner(c).map_err(ApiError::internal)?;
+        return Ok(caller.id);
+    }
+    Err(ApiError::Forbidden(NO_ACCOUNT.into()))
+}
+
+/// One database call: the account check and the listing share a connection and a trip to the
+/// blocking pool.
 async fn list(ctx: Ctx) -> Result<Response<Body>, ApiError> {
-    let id = account_id(&ctx).await?;
-    let tokens = ctx.db(move |c| Ok(api_tokens::list(c, &id)?)).await?;
+    let caller = caller(&ctx)?;
+    let tokens = ctx
+        .db(move |c| {
+            let id = account(c, caller)?;
+            Ok(api_tokens::list(c, &id)?)
+        })
+        .await?;
     reply::ok(&tokens)
 }
 
@@ -58,7 +73,9 @@ struct NewToken {
 }
 
 async fn create(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
-    let id = account_id(&ctx).await?;
+    // Checked before the body is read, so an account-less caller learns that first.
+    let caller = caller(&ctx)?;
+    let id = ctx.db(move |c| account(c, caller)).await?;
     let new: NewToken = ctx.json().await?;
     let name = new.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 {
@@ -82,10 +99,13 @@ async fn create(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
 }
 
 async fn revoke(ctx: Ctx) -> Result<Response<Body>, ApiError> {
-    let id = account_id(&ctx).await?;
+    let caller = caller(&ctx)?;
     let token_id = ctx.param("id").unwrap_or_default().to_owned();
     if ctx
-        .db(move |c| Ok(api_tokens::revoke(c, &id, &token_id)?))
+        .db(move |c| {
+            let id = account(c, caller)?;
+            Ok(api_tokens::revoke(c, &id, &token_id)?)
+        })
         .await?
     {
         let mut res = Response::new(body::empty());
