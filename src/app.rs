@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use platform_middleware::auth::{AuthMethod, Authenticate, Identity, StaticToken};
+use platform_middleware::blocking::Threads;
 use platform_middleware::rate_limit::{self, Limits};
 use platform_routes::accounts::cookies::CookiePolicy;
-use platform_routes::accounts::hash_pool::HashPool;
 use platform_routes::accounts::jwt_provider::{ExternalJwt, JwtSettings};
 use platform_routes::accounts::keys::{self, KeyError};
 use platform_routes::accounts::lockout::Lockout;
@@ -67,6 +67,8 @@ pub enum StartError {
     Upstream(platform_middleware::BoxError),
     #[error("cannot start the rate-limit sweeper: {0}")]
     Sweeper(std::io::Error),
+    #[error("cannot start the password hashing threads: {0}")]
+    HashThreads(std::io::Error),
     #[error("start-up task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
@@ -299,6 +301,7 @@ async fn accounts(config: &Config) -> Result<Accounts, StartError> {
     let path = config.accounts.signing_key_path.clone();
     let ttl = config.accounts.session_ttl;
     let keys = tokio::task::spawn_blocking(move || keys::load_for(&path, Some(ttl))).await??;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     Ok(Accounts {
         sessions: Sessions::new(keys, ttl),
         cookies: CookiePolicy {
@@ -307,7 +310,7 @@ async fn accounts(config: &Config) -> Result<Accounts, StartError> {
             development: config.env == Environment::Development,
         },
         lockout: Lockout::default(),
-        hashes: HashPool::per_core(),
+        hashes: Threads::start("argon2", cores).map_err(StartError::HashThreads)?,
     })
 }
 

@@ -22,6 +22,14 @@ pub struct Threads {
 #[derive(Debug)]
 pub struct Lost;
 
+impl std::fmt::Display for Lost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a blocking call panicked or its threads are gone")
+    }
+}
+
+impl std::error::Error for Lost {}
+
 impl Threads {
     /// Starts `count` threads named `name-N`.
     pub fn start(name: &str, count: usize) -> std::io::Result<Self> {

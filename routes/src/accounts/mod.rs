@@ -3,7 +3,6 @@
 
 pub mod api_tokens;
 pub mod cookies;
-pub mod hash_pool;
 pub mod jwt_provider;
 pub mod keys;
 pub mod lockout;
@@ -14,8 +13,8 @@ pub mod sessions;
 pub mod users;
 
 use cookies::CookiePolicy;
-use hash_pool::HashPool;
 use lockout::Lockout;
+use platform_middleware::blocking::Threads;
 use sessions::Sessions;
 
 /// What the auth and app route sets and the session provider share.
@@ -23,8 +22,10 @@ pub struct Accounts {
     pub sessions: Sessions,
     pub cookies: CookiePolicy,
     pub lockout: Lockout,
-    /// Where password hashes are computed (never on the shared blocking pool).
-    pub hashes: HashPool,
+    /// Where password hashes are computed: a few dedicated threads (one per core), so a burst
+    /// of logins queues instead of multiplying argon2's 19 MiB working memory across the
+    /// blocking pool.
+    pub hashes: Threads,
 }
 
 /// Accounts with a fresh key in `dir` and default settings, for unit tests of other modules.
@@ -38,7 +39,7 @@ pub(crate) fn test_accounts(dir: &std::path::Path) -> Accounts {
             ..Default::default()
         },
         lockout: Lockout::default(),
-        hashes: HashPool::new(1),
+        hashes: Threads::start("argon2", 1).unwrap(),
     }
 }
 

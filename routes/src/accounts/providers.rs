@@ -123,7 +123,7 @@ mod tests {
                 ..Default::default()
             },
             lockout: Lockout::default(),
-            hashes: crate::accounts::hash_pool::HashPool::new(1),
+            hashes: platform_middleware::blocking::Threads::start("argon2", 1).unwrap(),
         });
         let conn = db.get().unwrap();
         let user = users::add(

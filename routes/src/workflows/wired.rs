@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use platform_middleware::scope::Pool;
+use platform_middleware::scope::Scope;
 
 use http_body_util::{BodyExt, Limited};
 use serde_json::{json, Value};
@@ -34,18 +34,6 @@ pub trait ChatText: Send + Sync + 'static {
         system: Option<&'a str>,
         prompt: &'a str,
     ) -> ServiceFuture<'a, String>;
-}
-
-/// Runs `f` with a pooled connection on a blocking thread, for this one call.
-async fn blocking<T, F>(db: &Arc<Db>, f: F) -> Result<T, String>
-where
-    F: FnOnce(&rusqlite::Connection) -> Result<T, String> + Send + 'static,
-    T: Send + 'static,
-{
-    let db = db.clone();
-    tokio::task::spawn_blocking(move || f(&*db.get().map_err(|e| e.to_string())?))
-        .await
-        .map_err(|e| e.to_string())?
 }
 
 /// The largest reply an `llm.chat` node takes from the provider.
@@ -121,10 +109,11 @@ impl NodeServices for Wired {
         let (user, name, text) = (user.to_owned(), collection.to_owned(), text.to_owned());
         let db = self.db.clone();
         Box::pin(async move {
-            let found = blocking(&db, move |c| {
-                query::search(c, &user, &name, &text, n_results, None).map_err(|e| e.to_string())
-            })
-            .await?;
+            let found = Scope::new(db)
+                .run(move |c| query::search(c, &user, &name, &text, n_results, None))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
             Ok(found.documents)
         })
     }
