@@ -50,7 +50,14 @@ fn env() -> &'static Environment<'static> {
 /// later UI adds must be hashed here too), `fetch` only to this origin, no framing,
 /// forms only to this origin, and styles only as the templates' own inline blocks (by hash, so
 /// an injected `<style>` would not apply either).
+///
+/// Computed once and held in static memory, so the copy each HTML response carries is free.
 pub fn content_security_policy() -> HeaderValue {
+    static POLICY: OnceLock<HeaderValue> = OnceLock::new();
+    POLICY.get_or_init(policy).clone()
+}
+
+fn policy() -> HeaderValue {
     let styles: String = TEMPLATES
         .iter()
         .flat_map(|(_, source)| inline_styles(source))
@@ -70,7 +77,8 @@ pub fn content_security_policy() -> HeaderValue {
         "default-src 'none'; style-src{styles}; img-src 'self'; connect-src 'self'; \
          form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     );
-    HeaderValue::from_str(&policy)
+    let policy: &'static str = Box::leak(policy.into_boxed_str());
+    HeaderValue::from_maybe_shared(bytes::Bytes::from_static(policy.as_bytes()))
         .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"))
 }
 
