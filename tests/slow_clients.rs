@@ -186,6 +186,42 @@ async fn an_announced_oversized_body_is_refused_at_once_without_100_continue() {
     );
 }
 
+/// Over HTTP/2 a stalled body ends its own stream with the 408; the connection serves on.
+#[tokio::test]
+async fn a_stalled_http2_body_gets_408_and_only_its_stream_ends() {
+    use futures_util::StreamExt;
+    let server = Server::builder().env("BODY_READ_TIMEOUT", "1s").start();
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let first = futures_util::stream::once(async {
+        Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"username=a"))
+    });
+    let stalled = reqwest::Body::wrap_stream(first.chain(futures_util::stream::pending()));
+    let start = Instant::now();
+    let res = h2
+        .post(server.url("/auth/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(stalled)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.version(), reqwest::Version::HTTP_2);
+    assert_eq!(res.status(), 408);
+    assert_eq!(
+        res.text().await.unwrap(),
+        r#"{"detail":"Request body timeout"}"#
+    );
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+    let res = h2.get(server.url("/health")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+}
+
 #[tokio::test]
 async fn http2_bodies_over_the_limit_get_413() {
     let server = Server::builder().start();
