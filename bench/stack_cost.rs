@@ -99,6 +99,17 @@ async fn measure(stack: &impl Stack, path: &str) {
     );
 }
 
+/// What every request moves between layers: bytes copied on each hand-off.
+fn sizes<S: Stack>(_: &S) {
+    println!(
+        "request {} bytes, response {} bytes, the stack's future {} bytes, the stack {} bytes",
+        std::mem::size_of::<Request<Body>>(),
+        std::mem::size_of::<http::Response<Body>>(),
+        std::mem::size_of::<S::Future>(),
+        std::mem::size_of::<S>(),
+    );
+}
+
 /// The 20 tokens `/api/tokens` lists, made through the API.
 async fn add_tokens(stack: &impl Stack) {
     for i in 0..20 {
@@ -140,6 +151,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let result = runtime.block_on(async {
         platform_server::metrics::install()?;
         let assembled = platform_server::app::assemble(&config).await?;
+        sizes(&assembled.stack);
         add_tokens(&assembled.stack).await;
         measure(&assembled.stack, "/health").await;
         measure(&assembled.stack, "/api/me").await;

@@ -18,7 +18,6 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use hyper_util::service::TowerToHyperService;
 use pin_project_lite::pin_project;
 use platform_middleware::body::Body;
 use platform_middleware::client::{DirectTls, PeerAddr};
@@ -26,7 +25,8 @@ use platform_middleware::incoming::BodyLimits;
 use tokio::net::TcpStream;
 use tokio::task::AbortHandle;
 use tokio_rustls::TlsAcceptor;
-use tower::Service;
+use tower::util::Oneshot;
+use tower::{Service, ServiceExt};
 
 use crate::first_bytes::{FirstBytes, Opened};
 use crate::listeners::Listener;
@@ -35,7 +35,7 @@ use crate::tls::Tls;
 /// What [`serve`] needs of the stack. `stack::build` returns its concrete type, so a request
 /// costs a clone of a few `Arc`s and its future is one value, not a box per layer.
 pub trait Stack:
-    Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send + 'static>
+    Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send + Unpin + 'static>
     + Clone
     + Send
     + Sync
@@ -48,7 +48,7 @@ impl<S> Stack for S where
             Request<Body>,
             Response = Response<Body>,
             Error = Infallible,
-            Future: Send + 'static,
+            Future: Send + Unpin + 'static,
         > + Clone
         + Send
         + Sync
@@ -196,7 +196,7 @@ impl<S: Stack> Conn<S> {
         let io = FirstBytes::new(io, self.header_read_timeout, self.opened);
         let conn = self
             .builder
-            .serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service));
+            .serve_connection_with_upgrades(TokioIo::new(io), service);
         if let Err(e) = self.watcher.watch(conn).await {
             tracing::debug!(peer = %self.peer, error = %e, "connection ended with an error");
         }
@@ -218,11 +218,10 @@ fn builder(options: &ServeOptions) -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// The stack behind one connection: records the TCP peer (and direct TLS) and while draining
-/// asks HTTP/1 clients to close the connection after the response. A named service rather than
-/// a closure: `TowerToHyperService` already clones it (and so the stack) once per request and
-/// drives it to ready, so `call` need not clone again.
-#[derive(Clone)]
+/// The stack behind one connection, as hyper's `Service`: records the TCP peer (and direct TLS)
+/// and while draining asks HTTP/1 clients to close the connection after the response. Unlike
+/// hyper-util's `TowerToHyperService`, whose future only starts the stack when hyper first
+/// polls it, `call` runs the stack at once (see [`Eager`]).
 struct ConnService<S> {
     stack: S,
     peer: SocketAddr,
@@ -231,16 +230,12 @@ struct ConnService<S> {
     body: BodyLimits,
 }
 
-impl<S: Stack> Service<Request<Incoming>> for ConnService<S> {
+impl<S: Stack> hyper::service::Service<Request<Incoming>> for ConnService<S> {
     type Response = Response<Body>;
     type Error = Infallible;
-    type Future = CloseWhenDraining<S::Future>;
+    type Future = Eager<CloseWhenDraining<Oneshot<S, Request<Body>>>>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.stack.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<Incoming>) -> Self::Future {
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
         let limits = self.body;
         let mut req = req.map(|b| Body::incoming(b, limits));
         req.extensions_mut().insert(PeerAddr(self.peer));
@@ -249,9 +244,51 @@ impl<S: Stack> Service<Request<Incoming>> for ConnService<S> {
         }
         // HTTP/2 has GOAWAY for this and forbids the header.
         let h1 = req.version() < Version::HTTP_2;
-        CloseWhenDraining {
-            inner: self.stack.call(req),
+        Eager::start(CloseWhenDraining {
+            inner: self.stack.clone().oneshot(req),
             closing: h1.then(|| self.closing.clone()),
+        })
+    }
+}
+
+/// A response future polled once as soon as it is made. Most requests complete on that first
+/// poll, so they (and the request head, which borrows hyper's read buffer) are gone before
+/// hyper reads from the connection again: hyper then reuses its buffer in place instead of
+/// allocating a new one for every request. A future that is not done is polled again by hyper
+/// with its real waker, as every future must allow.
+pub enum Eager<F: Future> {
+    Done(Option<F::Output>),
+    Waiting(F),
+}
+
+impl<F: Future + Unpin> Eager<F> {
+    fn start(mut fut: F) -> Self {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match Pin::new(&mut fut).poll(&mut cx) {
+            Poll::Ready(out) => Eager::Done(Some(out)),
+            Poll::Pending => {
+                static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                if N.fetch_add(1, Ordering::Relaxed) % 1000 == 0 { eprintln!("DEBUG pending {}", N.load(Ordering::Relaxed)); }
+                Eager::Waiting(fut)
+            }
+        }
+    }
+}
+
+impl<F> Future for Eager<F>
+where
+    F: Future + Unpin,
+    F::Output: Unpin,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        match self.get_mut() {
+            Eager::Waiting(fut) => Pin::new(fut).poll(cx),
+            Eager::Done(out) => match out.take() {
+                Some(out) => Poll::Ready(out),
+                None => Poll::Pending,
+            },
         }
     }
 }
