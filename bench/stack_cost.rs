@@ -15,7 +15,7 @@ use std::time::Instant;
 use http::{header, Request};
 use http_body_util::BodyExt;
 use platform_middleware::body::{self, Body};
-use platform_middleware::client::PeerAddr;
+use platform_middleware::context::RequestContext;
 use platform_server::config::{Config, Overrides};
 use platform_server::serve::Stack;
 use tower::ServiceExt;
@@ -59,7 +59,7 @@ fn request(path: &str) -> Request<Body> {
         .body(body::empty())
         .unwrap_or_default();
     let peer: SocketAddr = ([127, 0, 0, 1], 40000).into();
-    req.extensions_mut().insert(PeerAddr(peer));
+    RequestContext::of_mut(req.extensions_mut()).peer = Some(peer);
     req
 }
 

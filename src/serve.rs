@@ -20,7 +20,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use pin_project_lite::pin_project;
 use platform_middleware::body::Body;
-use platform_middleware::client::{DirectTls, PeerAddr};
+use platform_middleware::context::RequestContext;
 use platform_middleware::incoming::BodyLimits;
 use tokio::net::TcpStream;
 use tokio::task::AbortHandle;
@@ -35,8 +35,12 @@ use crate::tls::Tls;
 /// What [`serve`] needs of the stack. `stack::build` returns its concrete type, so a request
 /// costs a clone of a few `Arc`s and its future is one value, not a box per layer.
 pub trait Stack:
-    Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send + Unpin + 'static>
-    + Clone
+    Service<
+        Request<Body>,
+        Response = Response<Body>,
+        Error = Infallible,
+        Future: Send + Unpin + 'static,
+    > + Clone
     + Send
     + Sync
     + 'static
@@ -238,10 +242,11 @@ impl<S: Stack> hyper::service::Service<Request<Incoming>> for ConnService<S> {
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let limits = self.body;
         let mut req = req.map(|b| Body::incoming(b, limits));
-        req.extensions_mut().insert(PeerAddr(self.peer));
-        if self.tls {
-            req.extensions_mut().insert(DirectTls);
-        }
+        req.extensions_mut().insert(RequestContext {
+            peer: Some(self.peer),
+            direct_tls: self.tls,
+            ..RequestContext::default()
+        });
         // HTTP/2 has GOAWAY for this and forbids the header.
         let h1 = req.version() < Version::HTTP_2;
         Eager::start(CloseWhenDraining {
@@ -268,7 +273,9 @@ impl<F: Future + Unpin> Eager<F> {
             Poll::Ready(out) => Eager::Done(Some(out)),
             Poll::Pending => {
                 static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-                if N.fetch_add(1, Ordering::Relaxed) % 1000 == 0 { eprintln!("DEBUG pending {}", N.load(Ordering::Relaxed)); }
+                if N.fetch_add(1, Ordering::Relaxed) % 1000 == 0 {
+                    eprintln!("DEBUG pending {}", N.load(Ordering::Relaxed));
+                }
                 Eager::Waiting(fut)
             }
         }

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response, StatusCode};
-use subtle::ConstantTimeEq;
 use tower::{Layer, Service};
 
 use crate::body::Body;
@@ -74,7 +73,7 @@ where
         }
         let refusal = match req.headers().get(HEADER) {
             None => Some(MISSING),
-            Some(given) if bool::from(given.as_bytes().ct_eq(expected)) => None,
+            Some(given) if constant_time_eq::constant_time_eq(given.as_bytes(), expected) => None,
             Some(_) => Some(INVALID),
         };
         match refusal {

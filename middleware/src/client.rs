@@ -3,15 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use http::uri::Scheme;
-
-/// The TCP peer of the connection, inserted by the accept loop before the stack runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PeerAddr(pub SocketAddr);
-
-/// Marks a request that arrived over TLS the server terminated itself (`TLS_CERT`), so the
-/// client's scheme is https before any forwarded header is considered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DirectTls;
+use http::HeaderValue;
 
 /// The client as ProxyFix resolved it: the peer itself, or what a trusted proxy said about the
 /// client. Downstream code reads only this, never the raw `X-Forwarded-*` headers.
@@ -22,8 +14,9 @@ pub struct ClientInfo {
     /// `http` or `https`, as the client spoke to the outermost proxy.
     pub scheme: Scheme,
     /// The host the client asked for (`Host` header or forwarded host), without validation of
-    /// whether this server answers for it.
-    pub host: Option<String>,
+    /// whether this server answers for it. A header value so that the usual case, the request's
+    /// own `Host`, is shared rather than copied; read it with [`ClientInfo::host`].
+    pub host: Option<HeaderValue>,
     /// The port the client connected to, when forwarded.
     pub port: Option<u16>,
     /// The path prefix a proxy mounted the server under (`""` when none).
@@ -34,7 +27,7 @@ pub struct ClientInfo {
 
 impl ClientInfo {
     /// A client that connected directly, with nothing forwarded.
-    pub fn direct(peer: SocketAddr, host: Option<String>) -> Self {
+    pub fn direct(peer: SocketAddr, host: Option<HeaderValue>) -> Self {
         ClientInfo {
             addr: peer.ip().to_canonical(),
             scheme: Scheme::HTTP,
@@ -50,6 +43,11 @@ impl ClientInfo {
         Self::direct(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)), None)
     }
 
+    /// The host the client asked for, when it is text.
+    pub fn host(&self) -> Option<&str> {
+        self.host.as_ref().and_then(|h| h.to_str().ok())
+    }
+
     pub fn is_https(&self) -> bool {
         self.scheme == Scheme::HTTPS
     }
@@ -57,8 +55,7 @@ impl ClientInfo {
 
 /// The [`ClientInfo`] of a request, or [`ClientInfo::unknown`] when none was recorded.
 pub fn client_of<B>(req: &http::Request<B>) -> ClientInfo {
-    req.extensions()
-        .get::<ClientInfo>()
+    crate::context::RequestContext::client_of(req.extensions())
         .cloned()
         .unwrap_or_else(ClientInfo::unknown)
 }

@@ -11,11 +11,11 @@ use std::task::{Context, Poll};
 use http::{header, HeaderMap, Method, Request, Response, StatusCode};
 use tower::{Layer, Service};
 
-use crate::auth::{AuthMethod, Identity};
+use crate::auth::AuthMethod;
 use crate::body::{self, Body};
 use crate::client::{client_of, ClientInfo};
+use crate::context::RequestContext;
 use crate::future::{self, Gate};
-use crate::policy::RouteMeta;
 use crate::respond::{prefers_html, SharedRespond};
 
 pub const DETAIL: &str = "Cross-site request refused";
@@ -72,7 +72,7 @@ fn normalize(scheme: &str, authority: &str) -> String {
 
 /// The origin this request was addressed to, as the client saw it.
 fn own_origin(client: &ClientInfo) -> Option<String> {
-    let host = client.host.as_deref()?;
+    let host = client.host()?;
     let authority = match client.port {
         Some(port) if !host.contains(':') || host.ends_with(']') => format!("{host}:{port}"),
         _ => host.to_owned(),
@@ -111,15 +111,11 @@ where
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let by_cookie = req
-            .extensions()
-            .get::<Identity>()
+        let context = RequestContext::of(req.extensions());
+        let by_cookie = context
+            .and_then(|c| c.identity.as_ref())
             .is_some_and(|i| i.method == AuthMethod::Cookie);
-        let checked = by_cookie
-            || req
-                .extensions()
-                .get::<RouteMeta>()
-                .is_some_and(|m| m.same_origin);
+        let checked = by_cookie || context.and_then(|c| c.route).is_some_and(|m| m.same_origin);
         if !checked || is_safe(req.method()) || same_origin(req.headers(), &client_of(&req)) {
             return future::pass(self.inner.call(req));
         }
@@ -140,7 +136,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::Role;
+    use crate::auth::{Identity, Role};
+    use crate::policy::RouteMeta;
     use crate::respond::JsonOrHtml;
     use http::uri::Scheme;
     use http_body_util::BodyExt;
@@ -173,19 +170,18 @@ mod tests {
         let mut req = req.body(body::empty()).unwrap();
         let mut client = ClientInfo::direct(
             "127.0.0.1:5000".parse().unwrap(),
-            Some("app.example:7777".into()),
+            Some(http::HeaderValue::from_static("app.example:7777")),
         );
         client.scheme = Scheme::HTTPS;
-        req.extensions_mut().insert(client);
-        req.extensions_mut().insert(meta);
-        if let Some(m) = method_of_auth {
-            req.extensions_mut().insert(Identity {
-                user_id: "u".into(),
-                username: None,
-                role: Role::User,
-                method: m,
-            });
-        }
+        let context = RequestContext::of_mut(req.extensions_mut());
+        context.client = Some(client);
+        context.route = Some(meta);
+        context.identity = method_of_auth.map(|m| Identity {
+            user_id: "u".into(),
+            username: None,
+            role: Role::User,
+            method: m,
+        });
         let res = svc.oneshot(req).await.unwrap();
         let status = res.status();
         let bytes = res.into_body().collect().await.unwrap().to_bytes();

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod blocking;
 pub mod body;
 pub mod client;
+pub mod context;
 pub mod csrf;
 pub mod future;
 pub mod incoming;
@@ -23,4 +24,5 @@ pub mod security_headers;
 pub mod trace;
 
 pub use body::{Body, BoxError};
-pub use client::{ClientInfo, DirectTls, PeerAddr};
+pub use client::ClientInfo;
+pub use context::RequestContext;

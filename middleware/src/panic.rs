@@ -12,7 +12,7 @@ use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use crate::body::{self, Body};
-use crate::request_id::RequestId;
+use crate::context::RequestContext;
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CatchPanicLayer;
@@ -64,10 +64,7 @@ where
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
         // The header value, not a String: a refcount bump instead of an allocation per request.
-        let id = req
-            .extensions()
-            .get::<RequestId>()
-            .map(|id| id.header_value().clone());
+        let id = RequestContext::of(req.extensions()).and_then(|c| c.request_id.clone());
         match std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(req))) {
             Ok(inner) => CatchPanicFuture {
                 inner: Some(inner),
@@ -142,10 +139,8 @@ mod tests {
             Ok::<_, Infallible>(Response::new(body::empty()))
         }));
         let mut req = Request::get("/boom").body(body::empty()).unwrap();
-        req.extensions_mut()
-            .insert(tower_http::request_id::RequestId::new(
-                HeaderValue::from_static("rid-1"),
-            ));
+        RequestContext::of_mut(req.extensions_mut()).request_id =
+            Some(HeaderValue::from_static("rid-1"));
         let res = svc.clone().oneshot(req).await.unwrap();
         assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let bytes = res.into_body().collect().await.unwrap().to_bytes();

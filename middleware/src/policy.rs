@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use http::{Method, Request};
 
+use crate::context::RequestContext;
+
 /// The rate-limit class of a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RateClass {
@@ -101,10 +103,10 @@ where
 /// The request's [`RouteMeta`], looked up on first use and cached in its extensions so the
 /// layers after the first do not match the path again.
 pub fn meta_of<B>(req: &mut Request<B>, policy: &dyn Policy) -> RouteMeta {
-    if let Some(meta) = req.extensions().get::<RouteMeta>() {
-        return *meta;
+    if let Some(meta) = RequestContext::of(req.extensions()).and_then(|c| c.route) {
+        return meta;
     }
     let meta = policy.lookup(req.method(), req.uri().path());
-    req.extensions_mut().insert(meta);
+    RequestContext::of_mut(req.extensions_mut()).route = Some(meta);
     meta
 }

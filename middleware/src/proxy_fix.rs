@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::uri::{Authority, Scheme};
-use http::{header, HeaderMap, HeaderName, Request};
+use http::{header, HeaderMap, HeaderName, HeaderValue, Request};
 use ipnet::IpNet;
 use tower::{Layer, Service};
 
-use crate::client::{ClientInfo, DirectTls, PeerAddr};
+use crate::client::ClientInfo;
+use crate::context::RequestContext;
 
 /// How many proxies set each header (Werkzeug's `x_for`, `x_proto`, `x_host`, `x_port`,
 /// `x_prefix`); 0 ignores the header.
@@ -106,10 +107,10 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        if req.extensions().get::<ClientInfo>().is_none() {
+        if RequestContext::client_of(req.extensions()).is_none() {
             let (trusted, hops) = &*self.config;
             let info = resolve(&req, trusted, hops);
-            req.extensions_mut().insert(info);
+            RequestContext::of_mut(req.extensions_mut()).client = Some(info);
         }
         self.inner.call(req)
     }
@@ -125,13 +126,12 @@ const X_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
 /// Computes the [`ClientInfo`] of a request; untrusted peers get exactly what the TCP
 /// connection and `Host` header say.
 pub fn resolve<B>(req: &Request<B>, trusted: &TrustedProxies, hops: &Hops) -> ClientInfo {
-    let peer = req
-        .extensions()
-        .get::<PeerAddr>()
-        .map(|p| p.0)
+    let context = RequestContext::of(req.extensions());
+    let peer = context
+        .and_then(|c| c.peer)
         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
     let mut info = ClientInfo::direct(peer, direct_host(req));
-    if req.extensions().get::<DirectTls>().is_some() {
+    if context.is_some_and(|c| c.direct_tls) {
         info.scheme = Scheme::HTTPS;
     }
     if !trusted.contains(peer.ip()) {
@@ -156,14 +156,18 @@ pub fn resolve<B>(req: &Request<B>, trusted: &TrustedProxies, hops: &Hops) -> Cl
     info
 }
 
-fn direct_host<B>(req: &Request<B>) -> Option<String> {
+fn direct_host<B>(req: &Request<B>) -> Option<HeaderValue> {
     let from_header = req
         .headers()
         .get(header::HOST)
-        .and_then(|v| v.to_str().ok());
-    from_header
-        .or_else(|| req.uri().authority().map(Authority::as_str))
-        .map(str::to_owned)
+        .filter(|v| v.to_str().is_ok());
+    match from_header {
+        Some(host) => Some(host.clone()),
+        None => req
+            .uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+    }
 }
 
 /// The `n`th comma-separated value from the right across every line of `name`; `None` when
@@ -204,10 +208,13 @@ fn parse_proto(value: &str) -> Option<Scheme> {
     }
 }
 
-fn parse_host(value: &str) -> Option<String> {
+fn parse_host(value: &str) -> Option<HeaderValue> {
     let authority = Authority::from_str(value).ok()?;
     // An authority with userinfo is not a host a proxy would forward.
-    (!authority.as_str().contains('@')).then(|| authority.as_str().to_ascii_lowercase())
+    if authority.as_str().contains('@') {
+        return None;
+    }
+    HeaderValue::from_str(&authority.as_str().to_ascii_lowercase()).ok()
 }
 
 fn parse_prefix(value: &str) -> Option<String> {
@@ -233,14 +240,18 @@ mod tests {
             b = b.header(*k, *v);
         }
         let mut req = b.body(()).unwrap();
-        req.extensions_mut().insert(PeerAddr(peer.parse().unwrap()));
+        RequestContext::of_mut(req.extensions_mut()).peer = Some(peer.parse().unwrap());
         req
     }
 
     async fn run(layer: &ProxyFixLayer, req: Request<()>) -> ClientInfo {
         layer
             .layer(service_fn(|req: Request<()>| async move {
-                Ok::<_, Infallible>(req.extensions().get::<ClientInfo>().cloned().unwrap())
+                Ok::<_, Infallible>(
+                    RequestContext::client_of(req.extensions())
+                        .cloned()
+                        .unwrap(),
+                )
             }))
             .oneshot(req)
             .await
@@ -264,14 +275,14 @@ mod tests {
         let info = run(&default_layer(), req).await;
         assert_eq!(info.addr, "203.0.113.9".parse::<IpAddr>().unwrap());
         assert!(info.is_https());
-        assert_eq!(info.host.as_deref(), Some("platform.example.com"));
+        assert_eq!(info.host(), Some("platform.example.com"));
         assert_eq!(info.peer, "127.0.0.1:5000".parse().unwrap());
     }
 
     #[tokio::test]
     async fn direct_tls_is_https_even_from_an_untrusted_peer() {
         let mut req = request("198.51.100.7:4000", &[("x-forwarded-proto", "http")]);
-        req.extensions_mut().insert(DirectTls);
+        RequestContext::of_mut(req.extensions_mut()).direct_tls = true;
         assert!(run(&default_layer(), req).await.is_https());
     }
 
@@ -287,7 +298,7 @@ mod tests {
         let info = run(&default_layer(), req).await;
         assert_eq!(info.addr, "198.51.100.7".parse::<IpAddr>().unwrap());
         assert!(!info.is_https());
-        assert_eq!(info.host.as_deref(), Some("direct.example:7777"));
+        assert_eq!(info.host(), Some("direct.example:7777"));
     }
 
     #[tokio::test]
@@ -351,7 +362,7 @@ mod tests {
         let info = run(&default_layer(), req).await;
         assert_eq!(info.addr, "127.0.0.1".parse::<IpAddr>().unwrap());
         assert!(!info.is_https());
-        assert_eq!(info.host.as_deref(), Some("direct.example:7777"));
+        assert_eq!(info.host(), Some("direct.example:7777"));
     }
 
     #[tokio::test]
@@ -411,7 +422,11 @@ mod tests {
             },
         );
         let twice = default_layer().layer(inner.layer(service_fn(|req: Request<()>| async move {
-            Ok::<_, Infallible>(req.extensions().get::<ClientInfo>().cloned().unwrap())
+            Ok::<_, Infallible>(
+                RequestContext::client_of(req.extensions())
+                    .cloned()
+                    .unwrap(),
+            )
         })));
         let req = request(
             "127.0.0.1:5000",

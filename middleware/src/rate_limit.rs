@@ -18,6 +18,7 @@ use tower::{Layer, Service};
 
 use crate::body::Body;
 use crate::client::ClientInfo;
+use crate::context::RequestContext;
 use crate::future::{self, Gate};
 use crate::policy::{meta_of, RateClass, SharedPolicy};
 use crate::respond::SharedRespond;
@@ -297,7 +298,7 @@ where
         let Some(class) = meta.rate_class(req.method()) else {
             return future::pass(self.inner.call(req));
         };
-        let client = req.extensions().get::<ClientInfo>().map(|c| c.addr);
+        let client = RequestContext::client_of(req.extensions()).map(|c| c.addr);
         let client = client.unwrap_or_else(|| ClientInfo::unknown().addr);
         match self.layer.0.limits.check(class, client) {
             Ok(()) => future::pass(self.inner.call(req)),
@@ -451,8 +452,8 @@ mod tests {
             .header("accept", accept)
             .body(body::empty())
             .unwrap();
-        req.extensions_mut()
-            .insert(ClientInfo::direct("192.0.2.9:1000".parse().unwrap(), None));
+        RequestContext::of_mut(req.extensions_mut()).client =
+            Some(ClientInfo::direct("192.0.2.9:1000".parse().unwrap(), None));
         req
     }
 

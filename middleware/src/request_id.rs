@@ -1,6 +1,6 @@
 //! `X-Request-Id`: kept when the client or a proxy sent a usable one (up to 128 printable
-//! characters), generated (a v4 UUID) otherwise, left in request extensions for logs and error
-//! bodies, and echoed on the response.
+//! characters), generated (a v4 UUID) otherwise, left in the [`RequestContext`] for logs and
+//! error bodies, and echoed on the response.
 //!
 //! One layer instead of tower-http's `SetRequestId` and `PropagateRequestId` pair: that pair also
 //! stores the id in response extensions, three allocations per request that nothing here reads.
@@ -13,15 +13,16 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
-pub use tower_http::request_id::RequestId;
+
+use crate::context::RequestContext;
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The request id as a string, or "-" when none was set.
 pub fn request_id_of(extensions: &http::Extensions) -> &str {
-    extensions
-        .get::<RequestId>()
-        .and_then(|id| id.header_value().to_str().ok())
+    RequestContext::of(extensions)
+        .and_then(|c| c.request_id.as_ref())
+        .and_then(|id| id.to_str().ok())
         .unwrap_or("-")
 }
 
@@ -79,7 +80,7 @@ where
                 id
             }
         };
-        req.extensions_mut().insert(RequestId::new(id.clone()));
+        RequestContext::of_mut(req.extensions_mut()).request_id = Some(id.clone());
         EchoRequestId {
             inner: self.inner.call(req),
             id: Some(id),

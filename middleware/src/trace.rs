@@ -12,7 +12,7 @@ use tower::{Layer, Service};
 use tracing::Span;
 
 use crate::body::Body;
-use crate::client::ClientInfo;
+use crate::context::RequestContext;
 use crate::metrics;
 use crate::policy::{meta_of, MatchedRoute, SharedPolicy};
 use crate::request_id::request_id_of;
@@ -63,7 +63,7 @@ where
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
         let started = Instant::now();
         let route = meta_of(&mut req, &*self.policy).route;
-        let client = req.extensions().get::<ClientInfo>().map(|c| c.addr);
+        let client = RequestContext::client_of(req.extensions()).map(|c| c.addr);
         let span = tracing::info_span!(
             "request",
             id = request_id_of(req.extensions()),

@@ -12,6 +12,7 @@ use http_body_util::BodyExt;
 use platform_middleware::auth::Identity;
 use platform_middleware::body::Body;
 use platform_middleware::client::ClientInfo;
+use platform_middleware::context::RequestContext;
 use platform_middleware::request_id::request_id_of;
 use platform_middleware::scope::Scope;
 use serde::de::DeserializeOwned;
@@ -50,16 +51,12 @@ impl Ctx {
 
     /// The caller, or 401 on a route that did not require one.
     pub fn identity(&self) -> Result<&Identity, ApiError> {
-        self.parts
-            .extensions
-            .get::<Identity>()
+        RequestContext::identity_of(&self.parts.extensions)
             .ok_or_else(|| ApiError::Unauthorized(platform_middleware::auth::MISSING.into()))
     }
 
     pub fn client(&self) -> ClientInfo {
-        self.parts
-            .extensions
-            .get::<ClientInfo>()
+        RequestContext::client_of(&self.parts.extensions)
             .cloned()
             .unwrap_or_else(ClientInfo::unknown)
     }

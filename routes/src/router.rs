@@ -11,7 +11,7 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode, Version};
 use http_body::Body as _;
 use pin_project_lite::pin_project;
 use platform_middleware::body::{self, Body};
-use platform_middleware::request_id::RequestId;
+use platform_middleware::context::RequestContext;
 use tower::Service;
 
 use crate::ctx::Ctx;
@@ -47,10 +47,7 @@ impl ErrorHead {
             version: req.version(),
             uri: req.uri().clone(),
             accept: req.headers().get(header::ACCEPT).cloned(),
-            request_id: req
-                .extensions()
-                .get::<RequestId>()
-                .map(|id| id.header_value().clone()),
+            request_id: RequestContext::of(req.extensions()).and_then(|c| c.request_id.clone()),
         }
     }
 
@@ -302,8 +299,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (router, _) = router(&dir);
         let mut req = Request::get("/fail").body(body::empty()).unwrap();
-        req.extensions_mut()
-            .insert(RequestId::new(HeaderValue::from_static("rid-9")));
+        RequestContext::of_mut(req.extensions_mut()).request_id =
+            Some(HeaderValue::from_static("rid-9"));
         let (status, body) = send(&router, req).await;
         assert_eq!(status, 500);
         assert_eq!(

@@ -49,13 +49,13 @@ impl CookiePolicy {
         let local_dev = self.development
             && !client.is_https()
             && client.addr.is_loopback()
-            && client.host.as_deref().is_none_or(is_loopback_host);
+            && client.host().is_none_or(is_loopback_host);
         !local_dev
     }
 
     fn attributes(&self, client: &ClientInfo) -> String {
         let mut out = String::from("; Path=/; HttpOnly; SameSite=Lax");
-        let local = client.host.as_deref().is_some_and(is_localhost);
+        let local = client.host().is_some_and(is_localhost);
         if let Some(domain) = self.domain.as_deref().filter(|_| !local) {
             out.push_str("; Domain=");
             out.push_str(domain);
@@ -104,7 +104,7 @@ mod tests {
     use http::uri::Scheme;
 
     fn client(addr: &str, host: &str, https: bool) -> ClientInfo {
-        let mut c = ClientInfo::direct(format!("{addr}:5000").parse().unwrap(), Some(host.into()));
+        let mut c = ClientInfo::direct(format!("{addr}:5000").parse().unwrap(), host.parse().ok());
         if https {
             c.scheme = Scheme::HTTPS;
         }

@@ -47,7 +47,7 @@ async fn client(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     reply::ok(&json!({
         "addr": c.addr.to_string(),
         "scheme": c.scheme.as_str(),
-        "host": c.host,
+        "host": c.host(),
         "port": c.port,
         "prefix": c.prefix,
         "peer": c.peer.to_string(),
