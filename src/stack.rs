@@ -51,7 +51,7 @@ pub fn build(config: &Config, parts: Parts) -> impl Stack {
         .layer(CatchPanicLayer)
         //    CORS answers real preflights here, before they could be limited or refused; any
         //    other OPTIONS goes on to auth.
-        .option_layer(cors(config).map(PreflightOnlyLayer::new))
+        .layer(PreflightOnlyLayer::new(cors(config)))
         // 3. Rate limits per client address and route class.
         .layer(RateLimitLayer::new(
             parts.limits,

@@ -3,7 +3,12 @@
 //! `Access-Control-Request-Method`) would then pass unauthenticated. This wrapper sends such
 //! requests past the CORS layer to the layers inside (auth first), where they meet the same
 //! checks as a `GET`.
+//!
+//! The layer is always in the stack, with or without CORS origins configured, and keeps the
+//! CORS settings behind an `Arc`: the stack is cloned and moved for every request, and holding
+//! a `Cors<S>` beside `S` (or `tower::util::Either` of the two) doubled its size.
 
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::future::Either;
@@ -22,29 +27,32 @@ pub fn is_preflight<B>(req: &Request<B>) -> bool {
 
 #[derive(Clone)]
 pub struct PreflightOnlyLayer {
-    cors: CorsLayer,
+    cors: Option<Arc<CorsLayer>>,
 }
 
 impl PreflightOnlyLayer {
-    pub fn new(cors: CorsLayer) -> Self {
-        PreflightOnlyLayer { cors }
+    /// `None` when no origin may make cross-origin requests: every request passes untouched.
+    pub fn new(cors: Option<CorsLayer>) -> Self {
+        PreflightOnlyLayer {
+            cors: cors.map(Arc::new),
+        }
     }
 }
 
-impl<S: Clone> Layer<S> for PreflightOnlyLayer {
+impl<S> Layer<S> for PreflightOnlyLayer {
     type Service = PreflightOnly<S>;
     fn layer(&self, inner: S) -> Self::Service {
         PreflightOnly {
-            cors: self.cors.layer(inner.clone()),
-            plain: inner,
+            cors: self.cors.clone(),
+            inner,
         }
     }
 }
 
 #[derive(Clone)]
 pub struct PreflightOnly<S> {
-    cors: Cors<S>,
-    plain: S,
+    cors: Option<Arc<CorsLayer>>,
+    inner: S,
 }
 
 impl<S, B, R> Service<Request<B>> for PreflightOnly<S>
@@ -57,18 +65,18 @@ where
     type Future = Either<<Cors<S> as Service<Request<B>>>::Future, S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        // Both wrap clones of one service; whichever is called next must be ready.
-        match self.cors.poll_ready(cx)? {
-            Poll::Ready(()) => self.plain.poll_ready(cx),
-            Poll::Pending => Poll::Pending,
-        }
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        if req.method() == Method::OPTIONS && !is_preflight(&req) {
-            Either::Right(self.plain.call(req))
-        } else {
-            Either::Left(self.cors.call(req))
+        match &self.cors {
+            Some(cors) if req.method() != Method::OPTIONS || is_preflight(&req) => {
+                // The ready service goes with the request; a clone stays (tower's rule).
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
+                Either::Left(cors.layer(inner).call(req))
+            }
+            _ => Either::Right(self.inner.call(req)),
         }
     }
 }
@@ -86,7 +94,7 @@ mod tests {
         let cors = CorsLayer::new().allow_origin(AllowOrigin::exact(HeaderValue::from_static(
             "https://app.example",
         )));
-        let svc = PreflightOnlyLayer::new(cors).layer(service_fn(|_: Request<Body>| async {
+        let svc = PreflightOnlyLayer::new(Some(cors)).layer(service_fn(|_: Request<Body>| async {
             let mut res = Response::new(body::empty());
             *res.status_mut() = StatusCode::UNAUTHORIZED;
             Ok::<_, Infallible>(res)
