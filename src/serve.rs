@@ -237,7 +237,7 @@ struct ConnService<S> {
 impl<S: Stack> hyper::service::Service<Request<Incoming>> for ConnService<S> {
     type Response = Response<Body>;
     type Error = Infallible;
-    type Future = Eager<CloseWhenDraining<Oneshot<S, Request<Body>>>>;
+    type Future = Eager<CloseWhenDraining<Started<S>>>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let limits = self.body;
@@ -250,9 +250,39 @@ impl<S: Stack> hyper::service::Service<Request<Incoming>> for ConnService<S> {
         // HTTP/2 has GOAWAY for this and forbids the header.
         let h1 = req.version() < Version::HTTP_2;
         Eager::start(CloseWhenDraining {
-            inner: self.stack.clone().oneshot(req),
+            inner: Started::new(self.stack.clone(), req),
             closing: h1.then(|| self.closing.clone()),
         })
+    }
+}
+
+/// The stack called with the request, or, should it not be ready, a boxed `Oneshot` that
+/// waits until it is. Every layer is ready at once today; calling directly spares moving the
+/// stack and the request through `Oneshot`'s states.
+pub enum Started<S: Stack> {
+    Called(S::Future),
+    Waiting(Pin<Box<Oneshot<S, Request<Body>>>>),
+}
+
+impl<S: Stack> Started<S> {
+    fn new(mut stack: S, req: Request<Body>) -> Self {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match stack.poll_ready(&mut cx) {
+            Poll::Ready(Ok(())) => Started::Called(stack.call(req)),
+            Poll::Ready(Err(never)) => match never {},
+            Poll::Pending => Started::Waiting(Box::pin(stack.oneshot(req))),
+        }
+    }
+}
+
+impl<S: Stack> Future for Started<S> {
+    type Output = Result<Response<Body>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            Started::Called(fut) => Pin::new(fut).poll(cx),
+            Started::Waiting(fut) => fut.as_mut().poll(cx),
+        }
     }
 }
 

@@ -13,16 +13,17 @@ use crate::incoming::{BodyLimits, LimitedIncoming};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// Request and response body. The common shapes (hyper's incoming body, a buffered body, no
-/// body) are held inline; anything else is boxed, so streaming handlers and buffered ones
-/// share a type without an allocation per request for the usual case. A newtype so
+/// Request and response body. The common shapes (no body, a buffered body) are held inline;
+/// hyper's incoming body, when there is one, and anything else are boxed. So the type stays
+/// small (requests, responses and the futures holding them are moved between every layer),
+/// and a request without a body or a buffered response allocates nothing for it. A newtype so
 /// `Service<Request<Body>>` bounds carry no `dyn` lifetime.
 pub struct Body(Kind);
 
 enum Kind {
     Empty(Empty<Bytes>),
     Full(Full<Bytes>),
-    Incoming(LimitedIncoming),
+    Incoming(Box<LimitedIncoming>),
     Boxed(UnsyncBoxBody<Bytes, BoxError>),
 }
 
@@ -41,7 +42,11 @@ impl std::fmt::Debug for Body {
 impl Body {
     /// A request body from hyper, with `limits` on how long the client may keep us waiting.
     pub fn incoming(body: Incoming, limits: BodyLimits) -> Self {
-        Body(Kind::Incoming(LimitedIncoming::new(body, limits)))
+        use http_body::Body as _;
+        if body.is_end_stream() {
+            return empty();
+        }
+        Body(Kind::Incoming(Box::new(LimitedIncoming::new(body, limits))))
     }
 }
 
@@ -56,7 +61,7 @@ impl http_body::Body for Body {
         match &mut self.0 {
             Kind::Empty(body) => Pin::new(body).poll_frame(cx).map_err(|e| match e {}),
             Kind::Full(body) => Pin::new(body).poll_frame(cx).map_err(|e| match e {}),
-            Kind::Incoming(body) => Pin::new(body).poll_frame(cx),
+            Kind::Incoming(body) => Pin::new(&mut **body).poll_frame(cx),
             Kind::Boxed(body) => Pin::new(body).poll_frame(cx),
         }
     }

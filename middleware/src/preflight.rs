@@ -8,6 +8,7 @@
 //! CORS settings behind an `Arc`: the stack is cloned and moved for every request, and holding
 //! a `Cors<S>` beside `S` (or `tower::util::Either` of the two) doubled its size.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -62,7 +63,9 @@ where
 {
     type Response = Response<R>;
     type Error = S::Error;
-    type Future = Either<<Cors<S> as Service<Request<B>>>::Future, S::Future>;
+    /// The CORS future is boxed: it carries the headers to add, and inline it would make every
+    /// request's future larger whether CORS is configured or not.
+    type Future = Either<Pin<Box<<Cors<S> as Service<Request<B>>>::Future>>, S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -74,7 +77,7 @@ where
                 // The ready service goes with the request; a clone stays (tower's rule).
                 let clone = self.inner.clone();
                 let inner = std::mem::replace(&mut self.inner, clone);
-                Either::Left(cors.layer(inner).call(req))
+                Either::Left(Box::pin(cors.layer(inner).call(req)))
             }
             _ => Either::Right(self.inner.call(req)),
         }

@@ -72,7 +72,13 @@ where
             client = client.map(tracing::field::display),
         );
         let in_flight = Some(metrics::InFlight::start());
-        let inner = span.in_scope(|| self.inner.call(req));
+        // `in_scope` moves the request and the future through a closure: skipped when the
+        // span is off (the default `RUST_LOG=info` keeps it on).
+        let inner = if span.is_disabled() {
+            self.inner.call(req)
+        } else {
+            span.in_scope(|| self.inner.call(req))
+        };
         AccessLogFuture {
             inner,
             span,
