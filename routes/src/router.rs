@@ -51,7 +51,7 @@ impl ErrorHead {
         }
     }
 
-    fn respond(self, error: ApiError, state: &AppState) -> Response<Body> {
+    pub(crate) fn respond(self, error: ApiError, state: &AppState) -> Response<Body> {
         let mut req = Request::new(());
         *req.method_mut() = self.method;
         *req.version_mut() = self.version;
@@ -108,13 +108,8 @@ impl Service<Request<Body>> for Router {
             }
         };
         let is_head = req.method() == Method::HEAD;
-        let fut = handler(Ctx::new(req, params, self.state.clone()));
-        RouterFuture::Handling {
-            fut,
-            head: Some(head),
-            state: self.state.clone(),
-            is_head,
-        }
+        let fut = handler(Ctx::new(req, params, self.state.clone()), head);
+        RouterFuture::Handling { fut, is_head }
     }
 }
 
@@ -127,8 +122,6 @@ pin_project! {
         Handling {
             #[pin]
             fut: HandlerFuture,
-            head: Option<ErrorHead>,
-            state: Arc<AppState>,
             is_head: bool,
         },
     }
@@ -138,27 +131,15 @@ impl Future for RouterFuture {
     type Output = Result<Response<Body>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let (result, head, state, is_head) = match self.project() {
+        let (mut res, is_head) = match self.project() {
             RouterFutureProj::Answered { res } => {
+                // Polled again after answering: never happens with hyper or tower.
                 let res = res.take().unwrap_or_else(|| {
                     body::detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
                 });
                 return Poll::Ready(Ok(res));
             }
-            RouterFutureProj::Handling {
-                fut,
-                head,
-                state,
-                is_head,
-            } => (ready!(fut.poll(cx)), head, state, *is_head),
-        };
-        let mut res = match (result, head.take()) {
-            (Ok(res), _) => res,
-            (Err(error), Some(head)) => head.respond(error, state),
-            // Polled again after completing: never happens with hyper or tower.
-            (Err(_), None) => {
-                body::detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
-            }
+            RouterFutureProj::Handling { fut, is_head } => (ready!(fut.poll(cx)), *is_head),
         };
         if is_head {
             strip_body(&mut res);

@@ -12,9 +12,13 @@ use platform_middleware::policy::{MatchedRoute, Policy, RateRule, RouteMeta};
 
 use crate::ctx::Ctx;
 use crate::error::ApiError;
+use crate::router::ErrorHead;
 
-pub type HandlerFuture = BoxFuture<'static, Result<Response<Body>, ApiError>>;
-pub type Handler = Arc<dyn Fn(Ctx) -> HandlerFuture + Send + Sync>;
+/// A handler's future with its error already turned into a response: what the error needs of
+/// the request ([`ErrorHead`]) rides in the same box as the handler, not in every request's
+/// future.
+pub type HandlerFuture = BoxFuture<'static, Response<Body>>;
+pub type Handler = Arc<dyn Fn(Ctx, ErrorHead) -> HandlerFuture + Send + Sync>;
 
 /// Start-up settings that decide the shape of some routes (whether they are public).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -269,7 +273,17 @@ impl Routes<'_> {
         F: Fn(Ctx) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Response<Body>, ApiError>> + Send + 'static,
     {
-        let handler: Handler = Arc::new(move |ctx| handler(ctx).boxed());
+        let handler: Handler = Arc::new(move |ctx: Ctx, head: ErrorHead| {
+            let state = ctx.state.clone();
+            let fut = handler(ctx);
+            async move {
+                match fut.await {
+                    Ok(res) => res,
+                    Err(error) => head.respond(error, &state),
+                }
+            }
+            .boxed()
+        });
         RouteOptions(self.builder.add(self.set, method, path, handler))
     }
 
