@@ -247,11 +247,16 @@ impl Refusal {
 
 /// The token of `Authorization: Bearer <token>`; `Err` for any other shape.
 fn bearer_token(value: &HeaderValue) -> Result<&str, Refusal> {
-    let value = value.to_str().map_err(|_| Refusal::BadFormat)?;
-    let mut words = value.split_ascii_whitespace();
-    match (words.next(), words.next(), words.next()) {
-        (Some(scheme), Some(token), None) if scheme.eq_ignore_ascii_case("bearer") => Ok(token),
-        _ => Err(Refusal::BadFormat),
+    let value = value.to_str().map_err(|_| Refusal::BadFormat)?.trim_ascii();
+    let (scheme, token) = value
+        .split_once(|c: char| c.is_ascii_whitespace())
+        .ok_or(Refusal::BadFormat)?;
+    let token = token.trim_ascii_start();
+    let one_word = !token.is_empty() && !token.bytes().any(|b| b.is_ascii_whitespace());
+    if scheme.eq_ignore_ascii_case("bearer") && one_word {
+        Ok(token)
+    } else {
+        Err(Refusal::BadFormat)
     }
 }
 

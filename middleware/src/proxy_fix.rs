@@ -134,10 +134,10 @@ pub fn resolve<B>(req: &Request<B>, trusted: &TrustedProxies, hops: &Hops) -> Cl
     if context.is_some_and(|c| c.direct_tls) {
         info.scheme = Scheme::HTTPS;
     }
-    if !trusted.contains(peer.ip()) {
+    let headers = req.headers();
+    if !trusted.contains(peer.ip()) || !has_forwarded(headers) {
         return info;
     }
-    let headers = req.headers();
     if let Some(ip) = nth_from_right(headers, &X_FOR, hops.x_for).and_then(parse_for) {
         info.addr = ip;
     }
@@ -170,20 +170,31 @@ fn direct_host<B>(req: &Request<B>) -> Option<HeaderValue> {
     }
 }
 
+/// Whether any `X-Forwarded-*` header came: one pass over the names instead of a hashed
+/// lookup per header for the requests (direct ones) that have none.
+fn has_forwarded(headers: &HeaderMap) -> bool {
+    headers
+        .keys()
+        .any(|name| name.as_str().starts_with("x-forwarded-"))
+}
+
 /// The `n`th comma-separated value from the right across every line of `name`; `None` when
 /// `n` is 0, the header is absent or has fewer than `n` values, or is not visible ASCII.
 fn nth_from_right<'a>(headers: &'a HeaderMap, name: &HeaderName, n: usize) -> Option<&'a str> {
     if n == 0 {
         return None;
     }
-    let mut values: Vec<&str> = Vec::new();
-    for line in headers.get_all(name) {
-        values.extend(line.to_str().ok()?.split(',').map(str::trim));
+    let lines = headers.get_all(name);
+    let mut count = 0;
+    for line in &lines {
+        count += line.to_str().ok()?.split(',').count();
     }
-    values
-        .len()
-        .checked_sub(n)
-        .map(|i| values[i])
+    let wanted = count.checked_sub(n)?;
+    lines
+        .iter()
+        .flat_map(|line| line.to_str().unwrap_or_default().split(','))
+        .nth(wanted)
+        .map(str::trim)
         .filter(|v| !v.is_empty())
 }
 
