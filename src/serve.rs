@@ -289,11 +289,12 @@ impl<S: Stack> Future for Started<S> {
 /// A response future polled once as soon as it is made. Most requests complete on that first
 /// poll, so they (and the request head, which borrows hyper's read buffer) are gone before
 /// hyper reads from the connection again: hyper then reuses its buffer in place instead of
-/// allocating a new one for every request. A future that is not done is polled again by hyper
-/// with its real waker, as every future must allow.
+/// allocating a new one for every request. A future that is not done is boxed (hyper moves
+/// this value a few times; the usual answer is a response, much smaller than the stack's
+/// future) and polled again by hyper with its real waker, as every future must allow.
 pub enum Eager<F: Future> {
     Done(Option<F::Output>),
-    Waiting(F),
+    Waiting(Box<F>),
 }
 
 impl<F: Future + Unpin> Eager<F> {
@@ -301,13 +302,7 @@ impl<F: Future + Unpin> Eager<F> {
         let mut cx = Context::from_waker(std::task::Waker::noop());
         match Pin::new(&mut fut).poll(&mut cx) {
             Poll::Ready(out) => Eager::Done(Some(out)),
-            Poll::Pending => {
-                static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-                if N.fetch_add(1, Ordering::Relaxed) % 1000 == 0 {
-                    eprintln!("DEBUG pending {}", N.load(Ordering::Relaxed));
-                }
-                Eager::Waiting(fut)
-            }
+            Poll::Pending => Eager::Waiting(Box::new(fut)),
         }
     }
 }
@@ -321,7 +316,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         match self.get_mut() {
-            Eager::Waiting(fut) => Pin::new(fut).poll(cx),
+            Eager::Waiting(fut) => Pin::new(&mut **fut).poll(cx),
             Eager::Done(out) => match out.take() {
                 Some(out) => Poll::Ready(out),
                 None => Poll::Pending,

@@ -1,6 +1,6 @@
 //! What the layers learn about a request, kept together in one request extension. As separate
-//! extensions (peer, client, request id, route, identity) each fact cost a boxed value and the
-//! extension table a regrowth: eight allocations per request where this takes three.
+//! extensions (peer, client, request id, route, identity, scope) each fact cost a boxed value
+//! and the extension table a regrowth: nine allocations per request where this takes three.
 
 use std::net::SocketAddr;
 
@@ -9,6 +9,7 @@ use http::{Extensions, HeaderValue};
 use crate::auth::Identity;
 use crate::client::ClientInfo;
 use crate::policy::RouteMeta;
+use crate::scope::ScopeHandle;
 
 /// Filled in on the way down the stack, each field by the layer that knows it.
 #[derive(Clone, Debug, Default)]
@@ -26,6 +27,8 @@ pub struct RequestContext {
     pub route: Option<RouteMeta>,
     /// The caller, once the auth layer has resolved one.
     pub identity: Option<Identity>,
+    /// Pooled blocking resources for the handler, from the scope layer.
+    pub scope: Option<ScopeHandle>,
 }
 
 impl RequestContext {

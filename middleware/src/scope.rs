@@ -4,6 +4,7 @@
 //! upload, a slow reader of the response) or on anything else. Requests that never ask take
 //! nothing.
 
+use std::any::Any;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -12,6 +13,7 @@ use tower::{Layer, Service};
 
 use crate::blocking::{Lost, Threads};
 use crate::body::{Body, BoxError};
+use crate::context::RequestContext;
 
 /// A pool of blocking resources (the SQLite pool implements this in the route crate).
 pub trait Pool: Send + Sync + 'static {
@@ -43,7 +45,7 @@ impl std::fmt::Display for ScopeError {
 
 impl std::error::Error for ScopeError {}
 
-/// The request's handle; cheap to clone, found in request extensions.
+/// The request's handle; cheap to clone, found in the [`RequestContext`] (see [`ScopeHandle`]).
 pub struct Scope<P: Pool> {
     pool: Arc<P>,
     /// The stack's threads for blocking calls; `None` outside the stack (`spawn_blocking`).
@@ -89,6 +91,24 @@ impl<P: Pool> Scope<P> {
     }
 }
 
+/// A [`Scope`] with its pool type erased, so the middleware's [`RequestContext`] can hold it:
+/// one shared value handed to every request, a reference count rather than an allocation.
+#[derive(Clone)]
+pub struct ScopeHandle(Arc<dyn Any + Send + Sync>);
+
+impl ScopeHandle {
+    /// The scope, when its pool is a `P`.
+    pub fn get<P: Pool>(&self) -> Option<&Scope<P>> {
+        self.0.downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for ScopeHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ScopeHandle")
+    }
+}
+
 /// How many threads run the stack's blocking calls: as many as the SQLite pool has
 /// connections, so no call waits for a thread while a connection is free, nor for a
 /// connection once it has a thread.
@@ -121,37 +141,29 @@ impl<P> Clone for ScopeLayer<P> {
     }
 }
 
-impl<S, P> Layer<S> for ScopeLayer<P> {
-    type Service = ScopeService<S, P>;
+impl<S, P: Pool> Layer<S> for ScopeLayer<P> {
+    type Service = ScopeService<S>;
     fn layer(&self, inner: S) -> Self::Service {
+        let scope = Scope {
+            pool: self.pool.clone(),
+            threads: self.threads.clone(),
+        };
         ScopeService {
             inner,
-            pool: self.pool.clone(),
-            threads: self.threads.clone(),
+            scope: ScopeHandle(Arc::new(scope)),
         }
     }
 }
 
-pub struct ScopeService<S, P> {
+#[derive(Clone)]
+pub struct ScopeService<S> {
     inner: S,
-    pool: Arc<P>,
-    threads: Option<Arc<Threads>>,
+    scope: ScopeHandle,
 }
 
-impl<S: Clone, P> Clone for ScopeService<S, P> {
-    fn clone(&self) -> Self {
-        ScopeService {
-            inner: self.inner.clone(),
-            pool: self.pool.clone(),
-            threads: self.threads.clone(),
-        }
-    }
-}
-
-impl<S, P> Service<Request<Body>> for ScopeService<S, P>
+impl<S> Service<Request<Body>> for ScopeService<S>
 where
     S: Service<Request<Body>, Response = Response<Body>>,
-    P: Pool,
 {
     type Response = Response<Body>;
     type Error = S::Error;
@@ -162,10 +174,7 @@ where
     }
 
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
-        req.extensions_mut().insert(Scope {
-            pool: self.pool.clone(),
-            threads: self.threads.clone(),
-        });
+        RequestContext::of_mut(req.extensions_mut()).scope = Some(self.scope.clone());
         self.inner.call(req)
     }
 }
@@ -215,7 +224,14 @@ mod tests {
     }
 
     fn scope_of(req: &Request<Body>) -> Scope<Counting> {
-        req.extensions().get::<Scope<Counting>>().unwrap().clone()
+        let context = RequestContext::of(req.extensions()).unwrap();
+        context
+            .scope
+            .as_ref()
+            .unwrap()
+            .get::<Counting>()
+            .unwrap()
+            .clone()
     }
 
     #[tokio::test]

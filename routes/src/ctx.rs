@@ -141,7 +141,8 @@ impl Ctx {
         F: FnOnce(&mut Conn) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let scope = match self.parts.extensions.get::<Scope<Db>>() {
+        let handle = RequestContext::of(&self.parts.extensions).and_then(|c| c.scope.as_ref());
+        let scope = match handle.and_then(|h| h.get::<Db>()) {
             Some(scope) => scope.clone(),
             // Outside the stack (unit tests of handlers): a scope for this call alone.
             None => Scope::new(self.state.db.clone()),
