@@ -67,6 +67,12 @@ pub fn by_id(c: &Connection, id: &str) -> rusqlite::Result<Option<User>> {
         .optional()
 }
 
+/// Whether a user row with this id exists (an index probe; no row is read).
+pub fn exists(c: &Connection, id: &str) -> rusqlite::Result<bool> {
+    c.prepare_cached("SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1)")?
+        .query_row([id], |r| r.get(0))
+}
+
 pub fn list(c: &Connection) -> rusqlite::Result<Vec<User>> {
     let mut stmt = c.prepare(&format!("SELECT {COLUMNS} FROM users ORDER BY username"))?;
     let rows = stmt.query_map([], from_row)?;

@@ -44,7 +44,7 @@ fn caller(ctx: &Ctx) -> Result<Caller, ApiError> {
 /// The caller's user id, when the caller has (or, for the server token's user "1", gets) a row
 /// in the users table. External JWT users have none: their issuer manages their credentials.
 fn account(c: &Conn, caller: Caller) -> Result<String, ApiError> {
-    if users::by_id(c, &caller.id)?.is_some() {
+    if users::exists(c, &caller.id)? {
         return Ok(caller.id);
     }
     if caller.owner {
