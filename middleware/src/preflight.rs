@@ -34,6 +34,11 @@ pub struct PreflightOnlyLayer {
 impl PreflightOnlyLayer {
     /// `None` when no origin may make cross-origin requests: every request passes untouched.
     pub fn new(cors: Option<CorsLayer>) -> Self {
+        if let Some(cors) = &cors {
+            // tower-http checks its rules (no wildcard with credentials) when it wraps a
+            // service, which here happens per request: check once, at start-up.
+            let _ = cors.layer(());
+        }
         PreflightOnlyLayer {
             cors: cors.map(Arc::new),
         }
