@@ -68,7 +68,7 @@ impl AuthMethod {
     }
 }
 
-/// The caller, as the auth layer leaves it in request extensions.
+/// The caller, as the auth layer leaves it in the [`RequestContext`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
     pub user_id: String,

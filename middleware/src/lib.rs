@@ -1,6 +1,7 @@
 //! The tower layers of platform-server, one type per layer, plus the request-scoped types they
-//! leave in request extensions. This crate knows nothing of the store or the route table: it
-//! asks for what it needs through the traits in [`policy`], [`auth`] and [`scope`].
+//! leave in the request (one [`context::RequestContext`] extension). This crate knows nothing of
+//! the store or the route table: it asks for what it needs through the traits in [`policy`],
+//! [`auth`] and [`scope`].
 
 pub mod admin;
 pub mod auth;

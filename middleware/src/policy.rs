@@ -60,7 +60,7 @@ pub struct MatchedRoute {
 }
 
 /// What the route table says about a request, looked up once (by the access log, the
-/// outermost layer that needs it) and kept in request extensions for the layers after it.
+/// outermost layer that needs it) and kept in the request's context for the layers after it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RouteMeta {
     /// Passes the auth layer without credentials (an identity is still attached when valid
