@@ -53,9 +53,10 @@ impl ClientInfo {
     }
 }
 
-/// The [`ClientInfo`] of a request, or [`ClientInfo::unknown`] when none was recorded.
-pub fn client_of<B>(req: &http::Request<B>) -> ClientInfo {
-    crate::context::RequestContext::client_of(req.extensions())
+/// The [`ClientInfo`] of a request (its extensions), or [`ClientInfo::unknown`] when none was
+/// recorded.
+pub fn client_of(extensions: &http::Extensions) -> ClientInfo {
+    crate::context::RequestContext::client_of(extensions)
         .cloned()
         .unwrap_or_else(ClientInfo::unknown)
 }

@@ -9,7 +9,7 @@ use http::{Extensions, HeaderValue};
 use crate::auth::Identity;
 use crate::client::ClientInfo;
 use crate::policy::RouteMeta;
-use crate::scope::ScopeHandle;
+use crate::scope::{Pool, Scope, ScopeHandle};
 
 /// Filled in on the way down the stack, each field by the layer that knows it.
 #[derive(Clone, Debug, Default)]
@@ -47,5 +47,10 @@ impl RequestContext {
 
     pub fn identity_of(extensions: &Extensions) -> Option<&Identity> {
         Self::of(extensions)?.identity.as_ref()
+    }
+
+    /// The scope layer's scope, when its pool is a `P`.
+    pub fn scope_of<P: Pool>(extensions: &Extensions) -> Option<&Scope<P>> {
+        Self::of(extensions)?.scope.as_ref()?.get()
     }
 }

@@ -116,7 +116,10 @@ where
             .and_then(|c| c.identity.as_ref())
             .is_some_and(|i| i.method == AuthMethod::Cookie);
         let checked = by_cookie || context.and_then(|c| c.route).is_some_and(|m| m.same_origin);
-        if !checked || is_safe(req.method()) || same_origin(req.headers(), &client_of(&req)) {
+        if !checked
+            || is_safe(req.method())
+            || same_origin(req.headers(), &client_of(req.extensions()))
+        {
             return future::pass(self.inner.call(req));
         }
         tracing::warn!(path = req.uri().path(), "cross-site request refused");

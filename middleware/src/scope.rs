@@ -114,43 +114,33 @@ impl std::fmt::Debug for ScopeHandle {
 /// connection once it has a thread.
 pub const THREADS: usize = 8;
 
-pub struct ScopeLayer<P> {
-    pool: Arc<P>,
-    threads: Option<Arc<Threads>>,
+/// Hands every request the one shared scope.
+#[derive(Clone)]
+pub struct ScopeLayer {
+    scope: ScopeHandle,
 }
 
-impl<P> ScopeLayer<P> {
+impl ScopeLayer {
     /// Starts the [`THREADS`] threads the stack's blocking calls run on; they stop once the
     /// layer and every scope it handed out are dropped. Should the system refuse the threads,
     /// calls fall back to `spawn_blocking`.
-    pub fn new(pool: Arc<P>) -> Self {
+    pub fn new<P: Pool>(pool: Arc<P>) -> Self {
         let threads = Threads::start("db", THREADS)
             .inspect_err(|e| tracing::warn!(error = %e, "no threads for blocking calls"))
             .ok()
             .map(Arc::new);
-        ScopeLayer { pool, threads }
-    }
-}
-
-impl<P> Clone for ScopeLayer<P> {
-    fn clone(&self) -> Self {
         ScopeLayer {
-            pool: self.pool.clone(),
-            threads: self.threads.clone(),
+            scope: ScopeHandle(Arc::new(Scope { pool, threads })),
         }
     }
 }
 
-impl<S, P: Pool> Layer<S> for ScopeLayer<P> {
+impl<S> Layer<S> for ScopeLayer {
     type Service = ScopeService<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        let scope = Scope {
-            pool: self.pool.clone(),
-            threads: self.threads.clone(),
-        };
         ScopeService {
             inner,
-            scope: ScopeHandle(Arc::new(scope)),
+            scope: self.scope.clone(),
         }
     }
 }
@@ -224,12 +214,7 @@ mod tests {
     }
 
     fn scope_of(req: &Request<Body>) -> Scope<Counting> {
-        let context = RequestContext::of(req.extensions()).unwrap();
-        context
-            .scope
-            .as_ref()
-            .unwrap()
-            .get::<Counting>()
+        RequestContext::scope_of::<Counting>(req.extensions())
             .unwrap()
             .clone()
     }

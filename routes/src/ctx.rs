@@ -11,7 +11,7 @@ use http::{header, Request};
 use http_body_util::BodyExt;
 use platform_middleware::auth::Identity;
 use platform_middleware::body::Body;
-use platform_middleware::client::ClientInfo;
+use platform_middleware::client::{client_of, ClientInfo};
 use platform_middleware::context::RequestContext;
 use platform_middleware::request_id::request_id_of;
 use platform_middleware::scope::Scope;
@@ -56,9 +56,7 @@ impl Ctx {
     }
 
     pub fn client(&self) -> ClientInfo {
-        RequestContext::client_of(&self.parts.extensions)
-            .cloned()
-            .unwrap_or_else(ClientInfo::unknown)
+        client_of(&self.parts.extensions)
     }
 
     pub fn request_id(&self) -> &str {
@@ -141,8 +139,7 @@ impl Ctx {
         F: FnOnce(&mut Conn) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let handle = RequestContext::of(&self.parts.extensions).and_then(|c| c.scope.as_ref());
-        let scope = match handle.and_then(|h| h.get::<Db>()) {
+        let scope = match RequestContext::scope_of::<Db>(&self.parts.extensions) {
             Some(scope) => scope.clone(),
             // Outside the stack (unit tests of handlers): a scope for this call alone.
             None => Scope::new(self.state.db.clone()),

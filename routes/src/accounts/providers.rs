@@ -6,8 +6,7 @@ use std::sync::Arc;
 use http::request::Parts;
 use platform_middleware::auth::{AuthMethod, Authenticate, Authenticated, Check, Identity};
 use platform_middleware::body::BoxError;
-use platform_middleware::client::ClientInfo;
-use platform_middleware::context::RequestContext;
+use platform_middleware::client::client_of;
 use platform_middleware::scope::Pool;
 
 use super::users::{self, User};
@@ -54,9 +53,7 @@ impl Authenticate for SessionCookie {
         let Some(claims) = cookies::read(req).and_then(|t| self.accounts.sessions.verify(t)) else {
             return Check::Ready(Ok(None));
         };
-        let client = RequestContext::client_of(&req.extensions)
-            .cloned()
-            .unwrap_or_else(ClientInfo::unknown);
+        let client = client_of(&req.extensions);
         let (db, accounts) = (self.db.clone(), self.accounts.clone());
         Check::later(async move {
             let renewing = accounts.clone();
