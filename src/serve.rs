@@ -435,3 +435,60 @@ async fn backoff(
         () = shutdown.as_mut() => std::ops::ControlFlow::Break(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+    use std::time::Duration;
+
+    use platform_middleware::body;
+
+    #[tokio::test]
+    async fn a_future_pending_at_start_completes_when_woken_later() {
+        let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+        let eager = Eager::start(rx);
+        assert!(matches!(eager, Eager::Waiting(_)));
+        tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            let _ = tx.send(7);
+        });
+        let got = tokio::time::timeout(Duration::from_secs(5), eager).await;
+        assert_eq!(got.expect("woken").expect("sent"), 7);
+    }
+
+    /// Pending on its first `poll_ready` (waking at once), ready afterwards.
+    #[derive(Clone, Default)]
+    struct ReadyOnSecondPoll(Arc<AtomicBool>);
+
+    impl Service<Request<Body>> for ReadyOnSecondPoll {
+        type Response = Response<Body>;
+        type Error = Infallible;
+        type Future = std::future::Ready<Result<Response<Body>, Infallible>>;
+
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            if self.0.swap(true, Ordering::SeqCst) {
+                return Poll::Ready(Ok(()));
+            }
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+
+        fn call(&mut self, _: Request<Body>) -> Self::Future {
+            std::future::ready(Ok(Response::new(body::full("late"))))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stack_not_ready_at_once_is_waited_for() {
+        let req = Request::new(body::empty());
+        let started = Started::new(ReadyOnSecondPoll::default(), req);
+        assert!(matches!(started, Started::Waiting(_)));
+        let res = tokio::time::timeout(Duration::from_secs(5), started).await;
+        let Ok(Ok(res)) = res else {
+            panic!("the stack's answer never came");
+        };
+        let bytes = http_body_util::BodyExt::collect(res.into_body()).await;
+        assert_eq!(&bytes.unwrap().to_bytes()[..], b"late");
+    }
+}
