@@ -58,6 +58,18 @@ async fn hs256_secret() {
         body,
         json!({"user_id": format!("jwt:{ISSUER}#0b5c-user"), "username": "grace@example.com", "role": "user", "auth": "jwt"})
     );
+    // An external user has no account row, so no API tokens: listing them says why.
+    let res = client()
+        .get(server.url("/api/tokens"))
+        .bearer_auth(hs256(&claims(), SECRET.as_bytes()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["detail"],
+        "API tokens belong to user accounts; sign in as a user"
+    );
     let mut cases = bad_tokens(|c| hs256(c, SECRET.as_bytes()));
     cases.push((
         "wrong secret",

@@ -58,6 +58,9 @@ pub fn open(path: &Path) -> Result<Db, StoreError> {
         .max_size(POOL_SIZE)
         .min_idle(Some(1))
         .connection_timeout(ACQUIRE_TIMEOUT)
+        // A SQLite connection to a local file does not go stale; r2d2's check ran an (empty)
+        // statement on every checkout.
+        .test_on_check_out(false)
         .build(manager)
         .map_err(|source| StoreError::Open {
             path: path.to_owned(),
