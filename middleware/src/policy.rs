@@ -57,6 +57,9 @@ pub struct MatchedRoute {
     pub set: &'static str,
     /// The pattern as registered (`/api/tokens/{id}`), never the raw path.
     pub pattern: &'static str,
+    /// The policy's own number for the route, so the dispatcher behind it can reuse this match
+    /// instead of matching the path again.
+    pub entry: usize,
 }
 
 /// What the route table says about a request, looked up once (by the access log, the

@@ -17,7 +17,7 @@ use tower::Service;
 use crate::ctx::Ctx;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::table::{HandlerFuture, Table};
+use crate::table::{Entry, Handler, HandlerFuture, Table};
 
 #[derive(Clone)]
 pub struct Router {
@@ -69,6 +69,49 @@ impl ErrorHead {
     }
 }
 
+impl Router {
+    /// The handler for `req` and its path parameters, or the 404 or 405 to answer.
+    fn find(&self, req: &Request<Body>) -> Result<(&Handler, Params), ApiError> {
+        if let Some(entry) = self.matched(req) {
+            return handler_of(entry, req.method(), Vec::new());
+        }
+        let m = self
+            .table
+            .paths
+            .at(req.uri().path())
+            .map_err(|_| ApiError::NotFound)?;
+        let params = m
+            .params
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        handler_of(&self.table.entries[*m.value], req.method(), params)
+    }
+
+    /// The entry the access log already matched, when it is this table's and has no path
+    /// parameters to extract (matching the path again would find the same entry).
+    fn matched(&self, req: &Request<Body>) -> Option<&Entry> {
+        let route = RequestContext::of(req.extensions())?.route?.route?;
+        let entry = self.table.entries.get(route.entry)?;
+        (entry.fixed && std::ptr::eq(entry.pattern, route.pattern)).then_some(entry)
+    }
+}
+
+type Params = Vec<(String, String)>;
+
+fn handler_of<'a>(
+    entry: &'a Entry,
+    method: &Method,
+    params: Params,
+) -> Result<(&'a Handler, Params), ApiError> {
+    match entry.route(method) {
+        Some(route) => Ok((&route.handler, params)),
+        None => Err(ApiError::MethodNotAllowed {
+            allow: entry.allow.clone(),
+        }),
+    }
+}
+
 impl Service<Request<Body>> for Router {
     type Response = Response<Body>;
     type Error = Infallible;
@@ -80,25 +123,7 @@ impl Service<Request<Body>> for Router {
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
         let head = ErrorHead::of(&req);
-        let found = match self.table.paths.at(req.uri().path()) {
-            Err(_) => Err(ApiError::NotFound),
-            Ok(m) => {
-                let entry = &self.table.entries[*m.value];
-                match entry.route(req.method()) {
-                    None => Err(ApiError::MethodNotAllowed {
-                        allow: entry.allow.clone(),
-                    }),
-                    Some(route) => {
-                        let params = m
-                            .params
-                            .iter()
-                            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                            .collect();
-                        Ok((&route.handler, params))
-                    }
-                }
-            }
-        };
+        let found = self.find(&req);
         let (handler, params) = match found {
             Ok(found) => found,
             Err(error) => {
@@ -164,6 +189,7 @@ mod tests {
     use crate::state::{Draining, ServerInfo};
     use crate::table::{RouteSet, Routes};
     use http_body_util::BodyExt;
+    use platform_middleware::policy::{MatchedRoute, Policy, RouteMeta};
     use platform_middleware::respond::JsonOrHtml;
     use serde_json::{json, Value};
     use tower::ServiceExt;
@@ -177,9 +203,14 @@ mod tests {
         Err(ApiError::internal("disk on fire at /var/secret"))
     }
 
+    async fn item(ctx: Ctx) -> Result<Response<Body>, ApiError> {
+        reply::ok(ctx.param("id").unwrap_or_default())
+    }
+
     fn test_routes(r: &mut Routes<'_>) {
         r.post("/echo", echo);
         r.get("/fail", fail);
+        r.get("/items/{id}", item);
     }
 
     fn router(dir: &tempfile::TempDir) -> (Router, Draining) {
@@ -288,6 +319,45 @@ mod tests {
             body,
             json!({"detail": "Internal Server Error", "request_id": "rid-9"})
         );
+    }
+
+    #[tokio::test]
+    async fn reuses_the_match_in_front_only_for_its_own_routes_without_parameters() {
+        let dir = tempfile::tempdir().unwrap();
+        let (router, _) = router(&dir);
+        let get = |path: &str, matched: Option<MatchedRoute>| {
+            let mut req = Request::get(path).body(body::empty()).unwrap();
+            RequestContext::of_mut(req.extensions_mut()).route = Some(RouteMeta {
+                route: matched,
+                ..RouteMeta::default()
+            });
+            req
+        };
+        let matched = |path: &str| router.table.lookup(&Method::GET, path).route;
+        // The access log's match is used as it is (the layers in front already trusted it with
+        // the route's policy); a request whose match says /fail reaches /fail's handler.
+        assert_eq!(send(&router, get("/health", matched("/fail"))).await.0, 500);
+        // A route with parameters is matched again, for its parameters.
+        assert_eq!(
+            send(&router, get("/items/7", matched("/items/7"))).await,
+            (200, json!("7"))
+        );
+        // A match that is not this table's is ignored: the path decides.
+        let foreign = MatchedRoute {
+            set: "other",
+            pattern: "/elsewhere",
+            entry: 0,
+        };
+        assert_eq!(
+            send(&router, get("/health", Some(foreign))).await,
+            (200, json!("OK"))
+        );
+        let beyond = MatchedRoute {
+            entry: usize::MAX,
+            ..foreign
+        };
+        assert_eq!(send(&router, get("/health", Some(beyond))).await.0, 200);
+        assert_eq!(send(&router, get("/nowhere", None)).await.0, 404);
     }
 
     #[tokio::test]

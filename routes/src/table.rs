@@ -60,6 +60,8 @@ pub(crate) struct Route {
 
 pub(crate) struct Entry {
     pub pattern: &'static str,
+    /// The pattern has no `{parameters}`: a match made earlier for the same path can be reused.
+    pub fixed: bool,
     pub methods: Vec<(Method, Route)>,
     /// Precomputed `Allow` header for 405s.
     pub allow: HeaderValue,
@@ -128,6 +130,7 @@ impl Policy for Table {
                 route: Some(MatchedRoute {
                     set: r.set,
                     pattern: entry.pattern,
+                    entry: *found.value,
                 }),
                 ..r.meta
             })
@@ -162,6 +165,7 @@ impl Builder {
                 }
                 self.entries.push(Entry {
                     pattern: path,
+                    fixed: !path.contains('{'),
                     methods: Vec::new(),
                     allow: HeaderValue::from_static(""),
                 });
@@ -362,7 +366,8 @@ mod tests {
                 same_origin: false,
                 route: Some(MatchedRoute {
                     set: "a",
-                    pattern: "/login"
+                    pattern: "/login",
+                    entry: *table.paths.at("/login").unwrap().value,
                 }),
             }
         );
