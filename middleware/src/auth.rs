@@ -247,17 +247,20 @@ impl Refusal {
 
 /// The token of `Authorization: Bearer <token>`; `Err` for any other shape.
 fn bearer_token(value: &HeaderValue) -> Result<&str, Refusal> {
-    let value = value.to_str().map_err(|_| Refusal::BadFormat)?.trim_ascii();
-    let (scheme, token) = value
-        .split_once(|c: char| c.is_ascii_whitespace())
+    // On bytes: one pass over the token, where `to_str` and the whitespace scan made two.
+    let value = value.as_bytes().trim_ascii();
+    let gap = value
+        .iter()
+        .position(u8::is_ascii_whitespace)
         .ok_or(Refusal::BadFormat)?;
+    let (scheme, token) = value.split_at(gap);
     let token = token.trim_ascii_start();
-    let one_word = !token.is_empty() && !token.bytes().any(|b| b.is_ascii_whitespace());
-    if scheme.eq_ignore_ascii_case("bearer") && one_word {
-        Ok(token)
-    } else {
-        Err(Refusal::BadFormat)
+    // Visible ASCII, so one word and valid UTF-8.
+    let one_word = !token.is_empty() && token.iter().all(u8::is_ascii_graphic);
+    if !one_word || !scheme.eq_ignore_ascii_case(b"bearer") {
+        return Err(Refusal::BadFormat);
     }
+    std::str::from_utf8(token).map_err(|_| Refusal::BadFormat)
 }
 
 /// How far resolving got without waiting.
@@ -545,6 +548,8 @@ mod tests {
             (Some("Basic abc"), BAD_FORMAT),
             (Some("Bearer"), BAD_FORMAT),
             (Some("Bearer a b"), BAD_FORMAT),
+            (Some("Bearer t\u{f6}k"), BAD_FORMAT),
+            (Some("Bearer\twrong\t"), INVALID),
             (Some("Bearer wrong"), INVALID),
         ];
         for (auth, detail) in cases {
