@@ -186,22 +186,18 @@ done
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # Field $2 (1-based) of measurement $1 of server $3: median over the rounds.
 med() { for r in $(seq 1 "$ROUNDS"); do echo "${R[$3.$1.$r]}" | awk -v f="$2" '{ print $f }'; done | median; }
-# Median over the rounds of the per-round ratio of requests/s of $2 to $3 on measurement $1.
-ratio() {
+# Median over the rounds of the per-round ratio of requests/s of $1 to $2, each "server.measurement".
+pair_ratio() {
   for r in $(seq 1 "$ROUNDS"); do
-    read -r a _ <<<"${R[$2.$1.$r]}"
-    read -r b _ <<<"${R[$3.$1.$r]}"
+    read -r a _ <<<"${R[$1.$r]}"
+    read -r b _ <<<"${R[$2.$r]}"
     awk -v a="$a" -v b="$b" 'BEGIN { print a / b }'
   done | median
 }
-# Median over the rounds of server $3's requests/s on measurement $1 over its own on $2.
-self_ratio() {
-  for r in $(seq 1 "$ROUNDS"); do
-    read -r a _ <<<"${R[$3.$1.$r]}"
-    read -r b _ <<<"${R[$3.$2.$r]}"
-    awk -v a="$a" -v b="$b" 'BEGIN { print a / b }'
-  done | median
-}
+# Server $2 against server $3 on measurement $1.
+ratio() { pair_ratio "$2.$1" "$3.$1"; }
+# Server $3 on measurement $1 against itself on measurement $2.
+self_ratio() { pair_ratio "$3.$1" "$3.$2"; }
 has() { [[ " $ONLY " == *" $1 "* ]]; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 fmt2() { awk -v v="$1" 'BEGIN { printf "%.2f", v }'; }

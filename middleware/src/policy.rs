@@ -103,7 +103,7 @@ where
     }
 }
 
-/// The request's [`RouteMeta`], looked up on first use and cached in its extensions so the
+/// The request's [`RouteMeta`], looked up on first use and cached in its context so the
 /// layers after the first do not match the path again.
 pub fn meta_of<B>(req: &mut Request<B>, policy: &dyn Policy) -> RouteMeta {
     if let Some(meta) = RequestContext::of(req.extensions()).and_then(|c| c.route) {

@@ -110,6 +110,17 @@ mod tests {
         svc.oneshot(req).await.unwrap().status()
     }
 
+    /// tower-http refuses a wildcard origin with credentials when it wraps a service; the layer
+    /// wraps one per request, so it asks at start-up instead of failing the first request.
+    #[test]
+    #[should_panic(expected = "Access-Control-Allow-Credentials")]
+    fn unusable_cors_rules_fail_at_start_up() {
+        let cors = CorsLayer::new()
+            .allow_origin(AllowOrigin::any())
+            .allow_credentials(true);
+        let _ = PreflightOnlyLayer::new(Some(cors));
+    }
+
     #[tokio::test]
     async fn only_real_preflights_are_answered_by_cors() {
         let preflight = Request::options("/api/tokens")
